@@ -17,6 +17,8 @@ from screening.errors import install_handlers
 from screening.instruments.registry import load_registry
 from screening.instruments.router import router as instruments_router
 from screening.screens.router import router as screens_router
+from screening.web.reports.router import router as court_reports_router
+from screening.web.router import router as web_router
 
 try:
     __version__ = version("screening")
@@ -68,4 +70,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(instruments_router)
     app.include_router(screens_router)
+    app.include_router(court_reports_router)
+    app.include_router(web_router)
     return app

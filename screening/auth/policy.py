@@ -17,6 +17,7 @@ class Permission(StrEnum):
     screens_read = "screens:read"
     screens_write = "screens:write"
     users_manage = "users:manage"
+    court_reports_list = "court_reports:list"
 
 
 POLICY: dict[Permission, frozenset[Role]] = {
@@ -25,6 +26,8 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.screens_read: frozenset({Role.nurse}),
     Permission.screens_write: frozenset({Role.nurse}),
     Permission.users_manage: frozenset({Role.admin}),
+    # The court sees which reports were shared with it, never the screens themselves.
+    Permission.court_reports_list: frozenset({Role.court}),
 }
 
 
