@@ -11,6 +11,10 @@ const SECTIONS = [
   ["physical", "Physical health"],
 ];
 
+// Within a section, the order a practitioner asks them in: the broad questionnaires before the screens
+// that follow up on them.
+const INSTRUMENT_ORDER = ["phq9", "gad7", "bjmhs", "risk", "ldc", "audit", "dast10", "withdrawal", "social", "physical"];
+
 // The instruments' skip-logic rules, evaluated as the server's scoring engine does
 // (screening/instruments/scoring.py `holds`): an unanswered item never satisfies a condition.
 function points(item, value) {
@@ -63,7 +67,8 @@ document.addEventListener("DOMContentLoaded", async () => {
   const items = {};
   const owner = {};
   const bySection = new Map(SECTIONS.map(([k]) => [k, []]));
-  for (const inst of instruments) {
+  const rank = (i) => (INSTRUMENT_ORDER.includes(i.id) ? INSTRUMENT_ORDER.indexOf(i.id) : INSTRUMENT_ORDER.length);
+  for (const inst of [...instruments].sort((a, b) => rank(a) - rank(b))) {
     if (!inst.owns_items) continue;
     if (!bySection.has(inst.section)) bySection.set(inst.section, []);
     for (const it of inst.items) {
@@ -171,7 +176,9 @@ document.addEventListener("DOMContentLoaded", async () => {
 
   async function answer(itemId, value) {
     answers[itemId] = value;
-    renderProgress();
+    // Skip logic may add or remove questions after this one: redraw, keeping focus on her choice.
+    render();
+    focusQuestion();
     LD.showBanner("saving", "Saving…");
     await LD.queueAnswer(id, itemId, value, revisions[itemId] || 0);
   }
