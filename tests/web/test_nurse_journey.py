@@ -106,8 +106,8 @@ class TestFullScreen:
         screen_id = re.search(r"id=([0-9a-f-]+)", page.url).group(1)  # type: ignore[union-attr]
         check_accessibility(page, "questions")
 
-        plan = {"phq9_1": 2, "phq9_2": 3, "phq9_3": 2, "phq9_4": 2, "phq9_9": 1, "bjmhs_7": YES, "risk_plan": YES, "risk_current_thoughts": YES,
-                "audit_1": 0, "audit_2": 0, "audit_3": 0}
+        plan = {"phq9_1": 2, "phq9_2": 3, "phq9_3": 2, "phq9_4": 2, "phq9_9": 1, "bjmhs_7": YES, "risk_plan": YES,
+                "risk_current_thoughts": YES, "audit_1": 0, "audit_2": 0, "audit_3": 0}
         answered: list[str] = []
         # Sections in any order: start in the middle.
         answered += answer_section(page, "Self-harm and suicide risk", plan)
