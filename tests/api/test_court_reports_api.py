@@ -53,7 +53,10 @@ class TestListSharedReports:
         assert page["total"] == 1
         assert page["items"][0]["finalised_by"].startswith("nurse")
 
-    def test_court_account_without_suites_sees_nothing(self, client: TestClient, session: Session) -> None:
-        _final(client, headers_for(client, make_user(session)))
+    def test_court_account_without_suites_sees_every_suite(self, client: TestClient, session: Session) -> None:
+        leeds = _final(client, headers_for(client, make_user(session)))
+        bradford = _final(client, headers_for(client, make_user(session, suites=["Bradford"])))
+        _final(client, headers_for(client, make_user(session)), share_with_court=False)
         court = headers_for(client, make_user(session, Role.court))
-        assert client.get("/api/v1/court-reports", headers=court).json()["items"] == []
+        items = client.get("/api/v1/court-reports", headers=court).json()["items"]
+        assert {r["screen_id"] for r in items} == {leeds, bradford}

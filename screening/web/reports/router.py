@@ -23,5 +23,5 @@ def list_shared_reports(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> SharedReportPage:
-    """Reports shared with the court: final screens of your suites whose consent includes the court."""
+    """Reports shared with the court: final screens whose consent includes the court (your suites, if you have any)."""
     return service.shared_reports(session, user, limit=min(limit, settings.page_size_max), offset=offset)

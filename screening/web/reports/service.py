@@ -1,4 +1,4 @@
-"""Which final screens a court user may see a report for: consent to share with the court, their suites only."""
+"""Which final screens a court user may see a report for: those whose consent shares with the court."""
 
 from __future__ import annotations
 
@@ -13,21 +13,19 @@ from screening.web.reports.schemas import SharedReport, SharedReportPage
 
 
 def shared_reports(session: Session, user: Principal, *, limit: int, offset: int) -> SharedReportPage:
-    """Final screens of the user's custody suites whose consent in force shares with the court, newest first.
+    """Final screens whose consent in force shares with the court, newest first.
 
     Only the latest consent counts: a person who withdrew consent to share before finalising is not listed.
-    A court account with no custody suites sees nothing (least privilege: an admin names the suites a court
-    serves).
+    Courts serve many custody suites, so a court account is not tied to one (as the court report's own access
+    rule says); an account given custody suites sees only theirs, so a site can narrow a court's list.
     """
     latest = (
         select(Consent.screen_id, func.max(Consent.id).label("consent_id")).group_by(Consent.screen_id).subquery()
     )
     finaliser = aliased(User)
-    where = [
-        Screen.status == ScreenStatus.final.value,
-        Screen.custody_suite.in_(list(user.custody_suites)),
-        Consent.share_with_court.is_(True),
-    ]
+    where = [Screen.status == ScreenStatus.final.value, Consent.share_with_court.is_(True)]
+    if user.custody_suites:
+        where.append(Screen.custody_suite.in_(list(user.custody_suites)))
     base = (
         select(Screen, finaliser.username)
         .join(latest, latest.c.screen_id == Screen.id)

@@ -8,12 +8,10 @@ const DOMAINS = {
   substance_misuse: "Drugs and alcohol",
 };
 const URGENCY = { immediate: "Immediate", urgent: "Urgent", routine: "Routine" };
-// Fallback reason codes, used only if the service does not list its own.
-const DEFAULT_REASONS = {
-  accept: [["clinical_judgement", "Clinical judgement"], ["agreed_with_person", "Agreed with the person"]],
-  decline: [["person_declined", "The person declined"], ["already_supported", "Already supported by this service"],
-    ["not_clinically_indicated", "Not clinically indicated"], ["service_unavailable", "Service not available"], ["other", "Other (say why)"]],
-};
+// The routes API's fixed reason codes (counted later, so overrides can be reviewed for equity).
+const REASONS = [["clinical_judgement", "Clinical judgement"], ["person_declined", "The person declined"],
+  ["already_supported", "Already supported by this service"], ["not_eligible", "Not eligible"],
+  ["service_unavailable", "Service not available"], ["other", "Other (say why in the note)"]];
 
 document.addEventListener("DOMContentLoaded", async () => {
   if (!LD.requireSignIn("nurse")) return;
@@ -126,19 +124,17 @@ document.addEventListener("DOMContentLoaded", async () => {
     const key = "route-" + r.route;
     const decided = r.decision && (r.decision.decision || r.decision);
     const form = el("form", { class: "route__form", novalidate: true });
-    const reasons = el("select", { class: "select", id: key + "-reason", name: "reason_code" });
-    const setReasons = (kind) => reasons.replaceChildren(el("option", { value: "", text: "Choose a reason" }),
-      ...DEFAULT_REASONS[kind].map(([v, t]) => el("option", { value: v, text: t })));
-    setReasons("accept");
+    const reasons = el("select", { class: "select", id: key + "-reason", name: "reason_code" },
+      el("option", { value: "", text: "Choose a reason" }), REASONS.map(([v, t]) => el("option", { value: v, text: t })));
     form.append(
       el("fieldset", { class: "fieldset" },
         el("legend", { class: "label", text: "Your decision" }),
         el("div", { class: "radios radios--inline" },
           ["accept", "decline"].map((d) => el("div", { class: "radio" },
-            el("input", { type: "radio", name: "decision", id: `${key}-${d}`, value: d, onchange: () => setReasons(d) }),
+            el("input", { type: "radio", name: "decision", id: `${key}-${d}`, value: d }),
             el("label", { for: `${key}-${d}`, text: d === "accept" ? "Accept" : "Decline" }))))),
-      el("div", { class: "form-group" }, el("label", { class: "label", for: key + "-reason", text: "Reason" }), reasons),
-      el("div", { class: "form-group" }, el("label", { class: "label", for: key + "-note", text: "Note (optional)" }),
+      el("div", { class: "form-group" }, el("label", { class: "label", for: key + "-reason", text: "Reason (needed to decline)" }), reasons),
+      el("div", { class: "form-group" }, el("label", { class: "label", for: key + "-note", text: "Note (needed to decline)" }),
         el("textarea", { class: "textarea", id: key + "-note", name: "note", rows: "2", maxlength: "500" })),
       el("button", { type: "submit", class: "button button--secondary" }, "Save decision", el("span", { class: "visually-hidden", text: " on " + r.title })));
     form.addEventListener("submit", async (ev) => {
@@ -146,18 +142,20 @@ document.addEventListener("DOMContentLoaded", async () => {
       const decision = (form.querySelector("input[name=decision]:checked") || {}).value;
       const errors = [];
       if (!decision) errors.push({ field: `${key}-accept`, message: `${r.title}: choose accept or decline` });
-      if (!reasons.value) errors.push({ field: key + "-reason", message: `${r.title}: choose a reason` });
+      // Declining a proposed route needs a reason code and a note (the routes API enforces it too).
+      if (decision === "decline" && !reasons.value) errors.push({ field: key + "-reason", message: `${r.title}: choose a reason for declining` });
+      if (decision === "decline" && !form.note.value.trim()) errors.push({ field: key + "-note", message: `${r.title}: say why in the note` });
       if (errors.length) return LD.showErrors(errors);
       try {
         await LD.api("POST", `/api/v1/screens/${enc}/recommendations/${encodeURIComponent(r.route)}/decision`,
-          { body: { decision, reason_code: reasons.value, note: form.note.value.trim() || null } });
+          { body: { decision, reason_code: reasons.value || null, note: form.note.value.trim() || null } });
         LD.showErrors([]);
         await loadRoutes();
         const again = document.getElementById(key);
         if (again) again.focus();
       } catch (err) {
         const fe = (err.problem && err.problem.errors) || [];
-        LD.showErrors(fe.length ? fe.map((e) => ({ field: key + "-reason", message: `${r.title}: ${e.field} ${e.message}` }))
+        LD.showErrors(fe.length ? fe.map((e) => ({ field: e.field === "note" ? key + "-note" : key + "-reason", message: `${r.title}: ${e.field.replace("_", " ")} ${e.message}` }))
           : [{ field: null, message: `${r.title}: ${err.message}` }]);
       }
     });
