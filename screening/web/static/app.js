@@ -187,6 +187,8 @@ const LD = (() => {
     const existing = await idbGet("outbox", key);
     await idbPut("outbox", {
       key, screenId, itemId, value,
+      // Sent only under the account that gave it: a colleague signing in on this tablet never sends it as hers.
+      owner: (user() || {}).username,
       base: existing ? existing.base : (base || 0),
       seq: ++seq,
       conflict: null,
@@ -213,13 +215,14 @@ const LD = (() => {
   }
 
   async function pending(screenId) {
+    const me = (user() || {}).username;
     const all = await idbAll("outbox");
-    return all.filter((e) => !screenId || e.screenId === screenId);
+    return all.filter((e) => e.owner === me && (!screenId || e.screenId === screenId));
   }
 
   async function flushOnce() {
-    const entries = (await idbAll("outbox")).filter((e) => !e.conflict);
-    const conflicts = (await idbAll("outbox")).filter((e) => e.conflict);
+    const entries = (await pending()).filter((e) => !e.conflict);
+    const conflicts = (await pending()).filter((e) => e.conflict);
     if (!entries.length) {
       if (conflicts.length) showBanner("error", "Some answers need your choice before they can be saved.");
       else if (document.visibilityState !== "hidden" && $("#sync-banner") && !$("#sync-banner").hidden) showBanner("saved", "Saved");
@@ -267,7 +270,7 @@ const LD = (() => {
         return;
       }
     }
-    const left = await idbAll("outbox");
+    const left = await pending();
     if (offline) showBanner("offline", `Offline: will sync (${left.length} ${left.length === 1 ? "answer" : "answers"} waiting)`);
     else if (left.some((e) => e.conflict)) showBanner("error", "Some answers need your choice before they can be saved.");
     else if (!left.length) showBanner("saved", "Saved");
