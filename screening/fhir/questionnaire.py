@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from screening.fhir import terminology as t
 from screening.instruments.registry import Registry
 from screening.instruments.schemas import (
     AllOf,
@@ -24,7 +25,6 @@ from screening.instruments.schemas import (
     SumAtLeast,
     TotalAtLeast,
 )
-from screening.fhir import terminology as t
 
 Resource = dict[str, Any]
 
