@@ -141,10 +141,12 @@ def build_bundle(
         entries.append({"fullUrl": f"urn:uuid:{rid}", "resource": _observation(
             ex, instrument, result, resource_id=rid, status="final" if final else "preliminary",
             subject=subject, effective=authored, derived_from=response_urls[owner])})
-    return {
+    bundle: Resource = {
         "resourceType": "Bundle",
         "id": ex.resource_id(screen.id, "bundle"),
         "type": "collection",
         "timestamp": generated_at.isoformat(),
-        "entry": entries,
     }
+    if entries:  # FHIR JSON forbids empty arrays
+        bundle["entry"] = entries
+    return bundle

@@ -49,15 +49,18 @@ def build_response(
     subject: Resource,
     authored: str,
 ) -> Resource:
-    return {
+    response: Resource = {
         "resourceType": "QuestionnaireResponse",
         "id": resource_id,
         "questionnaire": f"{canonical(base_url, instrument)}|{instrument.version}",
         "status": status,
         "subject": subject,
         "authored": authored,
-        "item": response_items(registry, base_url, instrument, answers),
     }
+    items = response_items(registry, base_url, instrument, answers)
+    if items:  # FHIR JSON forbids empty arrays
+        response["item"] = items
+    return response
 
 
 # --- Import ------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ def export_screen(
     bundle = build_bundle(registry, exporter(settings), screen, screens.answer_values(session, screen.id),
                           identified=identified, generated_at=utcnow())
     audit.record(session, user.actor, "screen.fhir.export", "screen", screen.id,
-                 {"identified": identified, "resources": len(bundle["entry"])})
+                 {"identified": identified, "resources": len(bundle.get("entry", []))})
     return bundle
 
 
