@@ -180,6 +180,6 @@ def build_questionnaire(registry: Registry, base_url: str, instrument: Instrumen
         "item": items,
     }
     if instrument.id in t.PANEL_CODES:
-        code, display = t.PANEL_CODES[instrument.id]
-        q["code"] = [{"system": t.LOINC, "code": code, "display": display}]
+        code, panel_name = t.PANEL_CODES[instrument.id]
+        q["code"] = [{"system": t.LOINC, "code": code} | ({"display": panel_name} if panel_name else {})]
     return q

@@ -11,7 +11,7 @@ from typing import Any
 
 from screening.errors import FieldError
 from screening.fhir.questionnaire import Resource, canonical, option_codings, total_link_id
-from screening.fhir.schemas import ItemIn, QuestionnaireResponseIn
+from screening.fhir.schemas import AnswerIn, ItemIn, QuestionnaireResponseIn
 from screening.instruments.registry import Registry
 from screening.instruments.schemas import Instrument, Item, ItemType
 from screening.instruments.scoring import missing_items, score
@@ -89,7 +89,7 @@ def _field(link_id: str) -> str:
     return f"item.{link_id}"
 
 
-def _value(registry: Registry, base_url: str, item: Item, answer: Any) -> tuple[Any, str | None]:
+def _value(registry: Registry, base_url: str, item: Item, answer: AnswerIn) -> tuple[Any, str | None]:
     """(answer value, None) or (None, why the FHIR answer does not fit the item)."""
     values = answer.values()
     if item.type is ItemType.boolean:

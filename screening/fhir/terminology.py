@@ -30,9 +30,10 @@ SDC_ENABLE_WHEN = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionna
 #   72110-0 AUDIT panel; 75624-7 Total score [AUDIT] (https://loinc.org/75624-7).
 #   82666-9 DAST-10 panel; 82667-7 Total score [DAST-10], time aspect 12 months (https://loinc.org/82667-7).
 # BJMHS, and the project's own question sets, have no LOINC codes: they use the local code system.
-PANEL_CODES: dict[str, tuple[str, str]] = {
+# A display is given only where the LOINC long name was seen (not for 69737-5).
+PANEL_CODES: dict[str, tuple[str, str | None]] = {
     "phq9": ("44249-1", "PHQ-9 quick depression assessment panel [Reported.PHQ]"),
-    "gad7": ("69737-5", "Generalized anxiety disorder 7 item (GAD-7)"),
+    "gad7": ("69737-5", None),
     "auditc": ("72109-2", "Alcohol Use Disorder Identification Test - Consumption [AUDIT-C]"),
     "audit": ("72110-0", "Alcohol Use Disorder Identification Test [AUDIT]"),
     "dast10": ("82666-9", "Drug Abuse Screening Test-10 [DAST-10]"),
