@@ -76,8 +76,10 @@ def find_instrument(registry: Registry, base_url: str, questionnaire: str) -> In
 
 
 def _flatten(items: list[ItemIn]) -> Iterator[ItemIn]:
+    """Every answerable item; a group (child items, no answer of its own) only contributes its children."""
     for item in items:
-        yield item
+        if not (item.item and not item.answer):
+            yield item
         if item.item:
             yield from _flatten(item.item)
         for answer in item.answer or []:

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from screening.fhir import terminology as t
 from screening.fhir.example import example_bundle
 from screening.fhir.questionnaire import build_questionnaire, total_link_id
-from screening.fhir.response import build_response
+from screening.fhir.response import answers_from_response, build_response
+from screening.fhir.schemas import QuestionnaireResponseIn
 from screening.instruments.registry import load_registry
 from screening.instruments.schemas import Instrument, ItemType
 from screening.instruments.scoring import is_enabled, score
@@ -145,3 +146,35 @@ def test_native_enable_when_for_yes_conditions(tmp_path: Path) -> None:
 def test_docs_show_the_generated_example() -> None:
     """docs/fhir.md must show exactly what `screening fhir-example` prints."""
     assert example_bundle() in DOCS.read_text(encoding="utf-8")
+
+
+def _parse(items: list[dict[str, Any]], **top: Any) -> tuple[Any, dict[str, Any], dict[str, str]]:
+    body = {"resourceType": "QuestionnaireResponse", "status": "in-progress",
+            "questionnaire": f"{BASE}/Questionnaire/dast10|1.0.0", "item": items} | top
+    QuestionnaireResponse.model_validate(body)  # every case is valid FHIR: the refusals are ours
+    instrument, answers, errors = answers_from_response(REGISTRY, BASE, QuestionnaireResponseIn.model_validate(body))
+    return instrument, answers, {e.field: e.message for e in errors}
+
+
+def test_import_reads_nested_groups_and_ignores_the_total() -> None:
+    group = {"linkId": "drugs", "item": [{"linkId": "dast10_1", "answer": [{"valueBoolean": True}]},
+                                         {"linkId": "dast10_3", "answer": [{"valueBoolean": False}]}]}
+    instrument, answers, errors = _parse([group, {"linkId": "dast10_total", "answer": [{"valueInteger": 9}]},
+                                          {"linkId": "dast10_2"}])
+    # A sender's grouping is transparent: the items inside it are read.
+    assert errors == {}
+    assert instrument is REGISTRY["dast10"]
+    assert answers == {"dast10_1": True, "dast10_3": False}
+
+
+def test_import_refusals_name_the_link_id() -> None:
+    one = [{"valueBoolean": True}]
+    _, _, errors = _parse([
+        {"linkId": "dast10_1", "answer": one},
+        {"linkId": "dast10_1", "answer": one},  # repeated
+        {"linkId": "dast10_2", "answer": [{"valueBoolean": True}, {"valueBoolean": False}]},  # several answers
+        {"linkId": "dast10_4", "answer": [{"valueCoding": {"code": "yes"}}]},  # wrong type for a boolean item
+        {"linkId": "dast10_5", "answer": one, "modifierExtension": [{"url": "http://x.invalid", "valueBoolean": True}]},
+    ], status="entered-in-error")
+    assert set(errors) == {"status", "item.dast10_1", "item.dast10_2", "item.dast10_4", "item.dast10_5"}
+    assert "valueBoolean" in errors["item.dast10_4"]
