@@ -50,7 +50,13 @@ def screen_bundle(
     return FHIRResponse(service.export_screen(session, registry, settings, user, screen, identified=identified))
 
 
-@router.post("/api/v1/screens/{screen_id}/fhir", response_class=FHIRResponse, responses=_fhir("QuestionnaireResponse"))
+# Plain application/json is accepted as well (FastAPI parses any JSON media type); say so in the API docs.
+_ALSO_JSON = {"requestBody": {"content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/QuestionnaireResponseIn"}}}}}
+
+
+@router.post("/api/v1/screens/{screen_id}/fhir", response_class=FHIRResponse, responses=_fhir("QuestionnaireResponse"),
+             openapi_extra=_ALSO_JSON)
 def import_questionnaire_response(
     body: Annotated[QuestionnaireResponseIn, Body(media_type=FHIR_MEDIA_TYPE)],
     screen: WritableScreen,
