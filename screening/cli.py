@@ -86,4 +86,3 @@ def fhir_example() -> None:
 
 if __name__ == "__main__":
     app()
-
