@@ -1,4 +1,4 @@
-"""Browser fixtures: the real service under uvicorn on a free 127.0.0.1 port, and Debian's Chromium.
+"""Browser fixtures: the real service under uvicorn on a free 127.0.0.1 port (tests/live.py), and Debian's Chromium.
 
 The server runs in a background thread on the session's migrated database (SQLite, and PostgreSQL when
 reachable), so tests can arrange data and check what was stored through the same database. Every table
@@ -8,50 +8,21 @@ is emptied after each test by the `engine` fixture.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
-from screening.app import create_app
 from screening.config import Settings
 from tests.conftest import TEST_SECRET
+from tests.live import live_server
 
 CHROMIUM = os.environ.get("SCREENING_TEST_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-
-
-class LiveServer:
-    def __init__(self, settings: Settings) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.sock = sock
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        config = uvicorn.Config(create_app(settings), log_level="warning", access_log=False, lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the service did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
 
 
 @pytest.fixture(scope="session")
@@ -61,13 +32,10 @@ def live_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture(scope="session")
-def live_server(live_settings: Settings) -> Iterator[LiveServer]:
-    server = LiveServer(live_settings)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def live_url(live_settings: Settings) -> Iterator[str]:
+    """Base URL of the running service (one per database backend for the whole session)."""
+    with live_server(live_settings) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -87,22 +55,22 @@ def browser(playwright_instance: Playwright) -> Iterator[Browser]:
         b.close()
 
 
-def _new_context(browser: Browser, live_server: LiveServer, service_workers: str) -> BrowserContext:
-    ctx = browser.new_context(base_url=live_server.url, viewport={"width": 1024, "height": 768}, locale="en-GB",
+def _new_context(browser: Browser, live_url: str, service_workers: str) -> BrowserContext:
+    ctx = browser.new_context(base_url=live_url, viewport={"width": 1024, "height": 768}, locale="en-GB",
                               timezone_id="UTC", service_workers=service_workers)  # type: ignore[arg-type]
     ctx.set_default_timeout(10_000)
     return ctx
 
 
 @pytest.fixture
-def context(browser: Browser, live_server: LiveServer, engine: Any) -> Iterator[BrowserContext]:
+def context(browser: Browser, live_url: str, engine: Any) -> Iterator[BrowserContext]:
     """A fresh browser profile at tablet landscape size, service worker blocked.
 
     Chromium's offline emulation does not reliably reach requests that pass through a service worker, so
     the tests of the answer queue run without one: `set_offline` then cuts every API call, as a dropped
     Wi-Fi would. The service worker has its own test (`sw_context`).
     """
-    ctx = _new_context(browser, live_server, "block")
+    ctx = _new_context(browser, live_url, "block")
     try:
         yield ctx
     finally:
@@ -110,9 +78,9 @@ def context(browser: Browser, live_server: LiveServer, engine: Any) -> Iterator[
 
 
 @pytest.fixture
-def sw_context(browser: Browser, live_server: LiveServer, engine: Any) -> Iterator[BrowserContext]:
+def sw_context(browser: Browser, live_url: str, engine: Any) -> Iterator[BrowserContext]:
     """As `context`, with the app's service worker allowed."""
-    ctx = _new_context(browser, live_server, "allow")
+    ctx = _new_context(browser, live_url, "allow")
     try:
         yield ctx
     finally:

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from screening.auth.models import Role
 from tests.factories import make_user
-from tests.web.conftest import LiveServer
 from tests.web.helpers import Api, check_accessibility, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -27,10 +26,10 @@ def finalised(api: Api, record: str, consent: dict[str, bool]) -> dict[str, obje
 
 class TestCourtView:
     def test_lists_only_final_screens_shared_with_the_court(
-        self, page: Page, session: Session, live_server: LiveServer
+        self, page: Page, session: Session, live_url: str
     ) -> None:
-        leeds = Api(live_server.url, make_user(session, full_name="Nurse Ada").username)
-        bradford = Api(live_server.url, make_user(session, suites=["Bradford"]).username)
+        leeds = Api(live_url, make_user(session, full_name="Nurse Ada").username)
+        bradford = Api(live_url, make_user(session, suites=["Bradford"]).username)
         court = make_user(session, Role.court, suites=["Leeds Central"], full_name="Legal Adviser")
         shared = finalised(leeds, "CR/SHARED/26", {})
         finalised(leeds, "CR/NOTSHARED/26", NO_COURT)
@@ -65,11 +64,11 @@ class TestCourtView:
 
 class TestServiceWorker:
     def test_app_shell_is_cached_and_opens_offline(
-        self, sw_context: BrowserContext, session: Session, live_server: LiveServer
+        self, sw_context: BrowserContext, session: Session, live_url: str
     ) -> None:
         page = sw_context.new_page()
         nurse = make_user(session)
-        screen = Api(live_server.url, nurse.username).screen(consent={})
+        screen = Api(live_url, nurse.username).screen(consent={})
         sign_in(page, nurse.username)
         page.goto(f"/app/questions?id={screen['id']}")
         expect(page.locator("#question input").first).to_be_visible()

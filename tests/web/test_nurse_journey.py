@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from screening.screens.models import Answer, AnswerEvent, Consent, Screen
 from tests.factories import make_user
-from tests.web.conftest import LiveServer
 from tests.web.helpers import Api, check_accessibility, current_item, question_count, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
@@ -76,7 +75,7 @@ class TestSignIn:
 
 
 class TestFullScreen:
-    def test_consent_to_final(self, page: Page, session: Session, live_server: LiveServer) -> None:
+    def test_consent_to_final(self, page: Page, session: Session, live_url: str) -> None:
         nurse = make_user(session, full_name="Nurse Ada")
         sign_in(page, nurse.username)
         page.get_by_role("link", name="Open a new screen").click()
@@ -165,10 +164,10 @@ class TestFullScreen:
 
 class TestOffline:
     def test_answers_given_offline_reach_the_server_once(
-        self, page: Page, session: Session, live_server: LiveServer
+        self, page: Page, session: Session, live_url: str
     ) -> None:
         nurse = make_user(session)
-        api = Api(live_server.url, nurse.username)
+        api = Api(live_url, nurse.username)
         screen = api.screen(consent={})
         sign_in(page, nurse.username)
         page.goto(f"/app/questions?id={screen['id']}")
@@ -200,10 +199,10 @@ class TestOffline:
         api.close()
 
     def test_a_conflict_shows_both_values_and_her_choice_wins(
-        self, page: Page, session: Session, live_server: LiveServer
+        self, page: Page, session: Session, live_url: str
     ) -> None:
         nurse = make_user(session)
-        api = Api(live_server.url, nurse.username)
+        api = Api(live_url, nurse.username)
         screen = api.screen(consent={})
         api.answers(screen["id"], {"phq9_1": 0})
         sign_in(page, nurse.username)
@@ -263,9 +262,9 @@ class TestDeclined:
 
 
 class TestPortrait:
-    def test_questions_at_768_by_1024(self, page: Page, session: Session, live_server: LiveServer) -> None:
+    def test_questions_at_768_by_1024(self, page: Page, session: Session, live_url: str) -> None:
         nurse = make_user(session)
-        screen = Api(live_server.url, nurse.username).screen(consent={})
+        screen = Api(live_url, nurse.username).screen(consent={})
         page.set_viewport_size({"width": 768, "height": 1024})
         sign_in(page, nurse.username)
         page.goto(f"/app/questions?id={screen['id']}")
