@@ -73,6 +73,7 @@ def sign_in(page: Page, username: str) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/app/signin" not in url)
     page.get_by_role("button", name="Sign out").wait_for()
 
 

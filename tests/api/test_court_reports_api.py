@@ -51,7 +51,7 @@ class TestListSharedReports:
         page = client.get("/api/v1/court-reports", headers=court).json()
         assert [r["screen_id"] for r in page["items"]] == [shared]
         assert page["total"] == 1
-        assert page["items"][0]["finalised_by"].startswith("nurse")
+        assert page["items"][0]["finalised_by"].startswith("nurse")  # make_user: full name = username
 
     def test_court_account_without_suites_sees_every_suite(self, client: TestClient, session: Session) -> None:
         leeds = _final(client, headers_for(client, make_user(session)))

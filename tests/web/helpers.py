@@ -28,6 +28,7 @@ def sign_in(page: Page, username: str, password: str = PASSWORD) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+    expect(page).not_to_have_url(re.compile(r"/app/signin"))
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 

@@ -77,7 +77,8 @@ class TestSignIn:
 class TestFullScreen:
     def test_consent_to_final(self, page: Page, session: Session, live_url: str) -> None:
         nurse = make_user(session, full_name="Nurse Ada")
-        sign_in(page, nurse.username)
+        username = nurse.username  # read now: reloading it later would hold SQLite's write lock
+        sign_in(page, username)
         page.get_by_role("link", name="Open a new screen").click()
 
         # The error summary names each missing field and links to it.

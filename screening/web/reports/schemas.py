@@ -10,7 +10,7 @@ class SharedReport(BaseModel):
     custody_record: str = Field(description="Custody record number, which the court uses to match its case.")
     custody_suite: str
     finalised_at: datetime = Field(description="When the practitioner finalised the screen.")
-    finalised_by: str = Field(description="The practitioner who finalised it.")
+    finalised_by: str = Field(description="Name of the practitioner who finalised it.")
 
 
 class SharedReportPage(BaseModel):

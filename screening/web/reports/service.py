@@ -27,7 +27,7 @@ def shared_reports(session: Session, user: Principal, *, limit: int, offset: int
     if user.custody_suites:
         where.append(Screen.custody_suite.in_(list(user.custody_suites)))
     base = (
-        select(Screen, finaliser.username)
+        select(Screen, finaliser.full_name)
         .join(latest, latest.c.screen_id == Screen.id)
         .join(Consent, Consent.id == latest.c.consent_id)
         .outerjoin(finaliser, finaliser.id == Screen.finalised_by_id)

@@ -68,6 +68,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   // ---- the model: each domain with a small bar chart of the answers that moved it ----
   try {
     const a = await LD.api("GET", `/api/v1/screens/${enc}/assessment`);
+    if (!a || !a.domains) throw new LD.ApiError(404, null);
     $("#model").replaceChildren(
       ...Object.entries(a.domains).map(([domain, d]) => domainCard(domain, d)),
       el("p", { class: "hint", text: `Model version ${a.model.version}. Decision support only: your judgement decides.` }));

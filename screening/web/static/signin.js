@@ -1,5 +1,10 @@
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
+  // Opening the sign-in page ends any earlier session on this tablet: the next user starts clean.
+  sessionStorage.removeItem(LD.TOKEN_KEY);
+  sessionStorage.removeItem(LD.USER_KEY);
+  LD.$("#who").textContent = "";
+  LD.$("#sign-out").hidden = true;
   const form = LD.$("#signin-form");
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
