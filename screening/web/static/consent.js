@@ -12,6 +12,10 @@ document.addEventListener("DOMContentLoaded", async () => {
   LD.caption(screen);
   if (screen.status === "final") return location.replace(`/app/assessment?id=${encodeURIComponent(id)}`);
   const c = screen.consent;
+  if (c && screen.status === "draft") {
+    LD.$("#already").hidden = false;
+    LD.$("#continue-link").href = `/app/questions?id=${encodeURIComponent(id)}`;
+  }
   if (c) {
     const set = (name, yes) => { const r = form.querySelector(`input[name=${name}][value=${yes ? "yes" : "no"}]`); if (r) r.checked = true; };
     set("screening", c.screening); set("share_with_health", c.share_with_health); set("share_with_court", c.share_with_court);
