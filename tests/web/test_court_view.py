@@ -46,7 +46,7 @@ class TestCourtView:
         rows = page.locator("#reports-table tbody tr")
         expect(rows).to_have_count(1)
         expect(rows.first).to_contain_text("CR/SHARED/26")
-        expect(rows.first).to_contain_text("nurse")
+        expect(rows.first).to_contain_text("Nurse Ada")
         check_accessibility(page, "court report list")
 
         # The nurse pages are not for the court: sent back to the list.
