@@ -24,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--out", type=Path, default=Path("reports/external"), help="folder for the results JSON/Markdown")
     args = parser.parse_args(argv)
 
+    from threadpoolctl import threadpool_limits
+
     started = time.perf_counter()
+    # Single-threaded like `train()` itself, for the external check too (see training.pipeline).
+    threadpool_limits(1)
     if args.command == "train":
         from training.pipeline import train
 

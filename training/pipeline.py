@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import log_loss, roc_auc_score
+from threadpoolctl import threadpool_limits
 
 from screening.model.features import DOMAINS, ENCODING_VERSION, FeatureContract, default_contract
 from training import card, evaluate
@@ -105,6 +106,13 @@ def select(cands: list[dict[str, Any]]) -> dict[str, Any]:
 
 def train(out: Path, *, rows: int, seed: int, data: Path | None = None, plots: bool = True) -> dict[str, Any]:
     """Train, evaluate, audit and export all three domain models into `out`; returns the manifest."""
+    # One thread: HistGradientBoosting's sums then run in a fixed order, so the same seed gives the
+    # same artifact on any machine, and OpenMP does not spin against other work on a busy host.
+    with threadpool_limits(1):
+        return _train(out, rows=rows, seed=seed, data=data, plots=plots)
+
+
+def _train(out: Path, *, rows: int, seed: int, data: Path | None, plots: bool) -> dict[str, Any]:
     contract = default_contract()
     if data is None:
         df = generate(rows, seed)
@@ -204,7 +212,8 @@ def train(out: Path, *, rows: int, seed: int, data: Path | None = None, plots: b
         "splits": {"train": len(sp.train), "validation": len(sp.val), "test": len(sp.test)},
         "library_versions": library_versions(),
     }
-    write_json(out / "manifest.json", _clean(manifest))
+    manifest = _clean(manifest)
+    write_json(out / "manifest.json", manifest)
     card.write(out, manifest, report, contract, plots=plots)
     return manifest
 

@@ -154,8 +154,24 @@ class FeatureContract:
         self.domain_index: dict[str, np.ndarray] = {
             d: np.array([self.index[n] for n in v], dtype=np.intp) for d, v in self.domain_features.items()
         }
-        self._slot: dict[str, dict[float, int]] = {f.name: {v: i for i, v in enumerate(f.values)} for f in feats}
+        # Every value is a whole number, so a value's table slot is a direct array look-up.
+        if any(v != int(v) for f in feats for v in f.values):
+            raise EncodingError("feature values must be whole numbers for slot look-up")
+        self._slot_lut: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        for d, names in self.domain_features.items():
+            fs = [self.by_name[n] for n in names]
+            vmin = np.array([f.values[0] for f in fs])
+            luts = []
+            for f in fs:
+                lut = np.full(int(f.values[-1] - f.values[0]) + 1, -1, dtype=np.intp)
+                for i, v in enumerate(f.values):
+                    lut[int(v - f.values[0])] = i
+                luts.append(lut)
+            starts = np.concatenate([[0], np.cumsum([len(t) for t in luts])[:-1]]).astype(np.intp)
+            missing = np.array([len(f.values) for f in fs], dtype=np.intp)
+            self._slot_lut[d] = (vmin, starts, np.concatenate(luts), missing)
         self._items = {f.name: f.item for f in feats if f.item is not None}
+        self._conditional = [(i, it) for i, it in self._items.items() if it.enable_when is not None]
         self._total_instruments = [registry[f.instrument] for f in feats if f.kind == "total" and f.instrument]
         self._hash = self._compute_hash()
 
@@ -216,26 +232,32 @@ class FeatureContract:
 
     def slots(self, domain: str, x_domain: np.ndarray) -> np.ndarray:
         """Table slot of each value of a domain vector (missing is the last slot of each feature)."""
-        out = np.empty(len(x_domain), dtype=np.intp)
-        for j, (name, v) in enumerate(zip(self.domain_features[domain], x_domain, strict=True)):
-            table = self._slot[name]
-            out[j] = len(table) if v != v else table[float(v)]  # v != v: NaN without a function call
-        return out
+        vmin, starts, lut, missing = self._slot_lut[domain]
+        nan = np.isnan(x_domain)
+        pos = starts + np.where(nan, 0, x_domain - vmin).astype(np.intp)
+        return np.where(nan, missing, lut[pos])
 
     def unasked(self, answers: Mapping[str, AnswerValue]) -> set[str]:
         """Items that skip logic says should not be asked given these answers (so not 'missing')."""
         return {
             item_id
-            for item_id, item in self._items.items()
+            for item_id, item in self._conditional
             if item_id not in answers and not is_enabled(item, self.registry.items, answers)
         }
 
-    def display_value(self, name: str, answers: Mapping[str, AnswerValue], x_value: float) -> str:
-        """The value as a person reads it: the option chosen, yes/no, a score out of its maximum."""
+    def display_value(
+        self, name: str, answers: Mapping[str, AnswerValue], x_value: float, unasked: set[str] | None = None
+    ) -> str:
+        """The value as a person reads it: the option chosen, yes/no, a score out of its maximum.
+
+        `unasked` is `unasked(answers)` when the caller already has it (it is the costly part).
+        """
         feat = self.by_name[name]
         if feat.kind == "item":
             if name not in answers:
-                return "not asked" if name in self.unasked(answers) else "not answered"
+                if unasked is None:
+                    unasked = self.unasked(answers)
+                return "not asked" if name in unasked else "not answered"
             item = self._items[name]
             value = answers[name]
             if item.type is ItemType.boolean:

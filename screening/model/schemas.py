@@ -1,0 +1,40 @@
+"""API shapes of an assessment and of model artifacts (pinned in issue 3)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Read(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ContributionRead(_Read):
+    feature: str = Field(description="Feature name in the model's contract, e.g. `bjmhs_8` or `phq9_total`.")
+    label: str = Field(description="The feature in plain words.")
+    value: str = Field(description="The answer as a person reads it: the option chosen, yes/no, `not answered`.")
+    contribution: float = Field(description="Exact SHAP value in log-odds: positive raises the probability.")
+
+
+class MissingItemRead(_Read):
+    item: str = Field(description="Item id that the model reads but the screen has not answered.")
+    label: str = Field(description="The question in plain words.")
+
+
+class DomainAssessmentRead(_Read):
+    probability: float = Field(ge=0, le=1, description="Calibrated probability that a full assessment finds this need.")
+    raw_score: float = Field(description="Calibrated log-odds; equals base_value plus the sum of contributions.")
+    base_value: float = Field(description="Log-odds of an average screen in the training background.")
+    threshold: float = Field(description="Probability at or above which a full assessment is suggested.")
+    needs_assessment: bool = Field(description="Whether the probability meets the threshold.")
+    contributions: list[ContributionRead] = Field(
+        description="Every feature with a non-zero contribution, largest magnitude first."
+    )
+    missing: list[MissingItemRead] = Field(
+        description="Questions this domain's model reads that were not answered (skip-logic items excluded)."
+    )
+
+
+class ModelRef(BaseModel):
+    version: str = Field(description="Model version from its manifest.")
+    sha256: str = Field(description="sha256 of the model's manifest, which pins every file's sha256.")
