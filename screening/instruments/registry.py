@@ -81,7 +81,7 @@ def _read(path: Path) -> InstrumentFile:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         return InstrumentFile.model_validate(raw)
-    except Exception as exc:  # noqa: BLE001 - re-raised with the file named
+    except Exception as exc:
         raise DefinitionError(f"{path.name}: {exc}") from exc
 
 

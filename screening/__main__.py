@@ -1,0 +1,3 @@
+from screening.cli import app
+
+app(prog_name="screening")

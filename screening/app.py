@@ -1,0 +1,71 @@
+"""The application factory: `create_app(settings)` builds everything from one Settings object."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from screening import migrate
+from screening.auth.router import router as auth_router
+from screening.config import Settings
+from screening.db import make_engine, make_session_factory
+from screening.errors import install_handlers
+from screening.instruments.registry import load_registry
+from screening.instruments.router import router as instruments_router
+from screening.screens.router import router as screens_router
+
+try:
+    __version__ = version("screening")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0+source"
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+class NotMigrated(RuntimeError):
+    pass
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        if migrate.current_heads(engine) != migrate.script_heads():
+            engine.dispose()
+            raise NotMigrated("The database schema is not up to date: run `screening migrate` first.")
+        app.state.engine = engine
+        app.state.session_factory = make_session_factory(engine)
+        app.state.registry = load_registry(settings.instruments_dir)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title="Liaison and diversion screening service",
+        version=__version__,
+        description="Screens people in police custody for mental health, learning disability and substance needs, "
+        "and recommends diversion routes.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_handlers(app)
+
+    @app.get("/health", response_model=Health, tags=["health"])
+    def health() -> Health:
+        """Liveness: the process answers. No token needed."""
+        return Health(status="ok", version=__version__)
+
+    app.include_router(auth_router)
+    app.include_router(instruments_router)
+    app.include_router(screens_router)
+    return app

@@ -1,0 +1,80 @@
+"""The `screening` command: serve, migrate, manage users."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from screening.auth.models import Role
+from screening.config import Settings
+from screening.db import make_engine, make_session_factory, unit_of_work
+
+app = typer.Typer(help="Liaison and diversion screening service.", no_args_is_help=True)
+users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+console = Console(stderr=True)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (safe to run from several instances at once)."""
+    from screening import migrate as m
+
+    settings = Settings()
+    engine = make_engine(settings)
+    m.upgrade(engine)
+    engine.dispose()
+    console.print("database schema is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Run the service (migrating the database first unless SCREENING_MIGRATE_ON_START=false)."""
+    import uvicorn
+
+    settings = Settings()
+    if settings.migrate_on_start:
+        migrate()
+    uvicorn.run(
+        "screening.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,  # request lines can carry query strings; the service logs what it needs itself
+        proxy_headers=True,
+    )
+
+
+@users_app.command("add")
+def users_add(
+    username: str,
+    role: Annotated[Role, typer.Option("--role", help="nurse, court, data_scientist, admin or commissioner.")],
+    password: Annotated[str, typer.Option("--password", help="At least 12 characters.")],
+    suite: Annotated[list[str] | None, typer.Option("--suite", help="Custody suite (repeatable); nurses need one.")] = None,
+    full_name: Annotated[str, typer.Option("--full-name", help="Name shown on reports.")] = "",
+) -> None:
+    """Create a user account."""
+    from screening.auth.service import AccountError, create_user
+
+    settings = Settings()
+    engine = make_engine(settings)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            user = create_user(session, username, password, role, full_name=full_name, custody_suites=suite or [])
+            console.print(f"created {role.value} {user.username} (id {user.id})")
+    except AccountError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,58 @@
+"""One `Settings` object for the whole service, read from `SCREENING_*` environment variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "change-me-development-only-never-use-in-production"  # noqa: S105 - the value production refuses
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SCREENING_", extra="ignore")
+
+    environment: Environment = Field(default=Environment.development, description="`production` refuses placeholder secrets.")
+    data_dir: Path = Field(default=Path("./var"), description="Where the SQLite database and promoted models live.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite file in data_dir.")
+    secret_key: SecretStr = Field(default=SecretStr(PLACEHOLDER_SECRET), description="Signs bearer tokens.")
+    person_key: SecretStr = Field(
+        default=SecretStr(PLACEHOLDER_SECRET), description="Keys the hash of person references and export ids."
+    )
+    token_ttl_seconds: int = Field(default=1800, ge=60, le=86400, description="Lifetime of a bearer token.")
+    instruments_dir: Path | None = Field(default=None, description="A site's extra or replacement instrument files.")
+    model_dir: Path | None = Field(default=None, description="Model artifact to serve; default: the active promoted one.")
+    migrate_on_start: bool = Field(default=True, description="Run migrations when `serve` starts.")
+    db_pool_size: int = Field(default=10, ge=1, description="Connections per worker (PostgreSQL).")
+    page_size_max: int = Field(default=200, ge=1)
+    max_request_bytes: int = Field(default=1_000_000, ge=1024, description="Larger request bodies answer 413.")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed cross-site; none by default.")
+    login_max_failures: int = Field(default=5, ge=1, description="Failed logins per user per window before 429.")
+    login_window_seconds: int = Field(default=900, ge=1)
+    retention_days: int = Field(default=2555, ge=1, description="Personal data kept this long (7 years by default).")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret_in_production(self) -> Settings:
+        if self.environment is Environment.production:
+            for name in ("secret_key", "person_key"):
+                value = getattr(self, name).get_secret_value()
+                if value == PLACEHOLDER_SECRET or len(value) < 32:
+                    raise ValueError(
+                        f"SCREENING_{name.upper()} must be set to a random value of at least 32 characters in production"
+                    )
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'screening.db').resolve()}"

@@ -1,0 +1,131 @@
+"""One error shape for the whole API: RFC 9457 `application/problem+json`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("screening.errors")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="The offending field or item id, e.g. `answers.phq9_3`.")
+    message: str
+
+
+class Problem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class ProblemError(Exception):
+    """Raise from services or dependencies; rendered as problem+json."""
+
+    status = 400
+    title = "Bad request"
+
+    def __init__(
+        self, detail: str | None = None, *, errors: list[FieldError] | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+
+
+class NotFound(ProblemError):
+    status, title = 404, "Not found"
+
+
+class Unauthorized(ProblemError):
+    status, title = 401, "Not authenticated"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(ProblemError):
+    status, title = 403, "Forbidden"
+
+
+class Conflict(ProblemError):
+    status, title = 409, "Conflict"
+
+
+class Invalid(ProblemError):
+    status, title = 422, "Invalid input"
+
+
+class TooManyRequests(ProblemError):
+    status, title = 429, "Too many requests"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    errors: list[FieldError] | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = Problem(title=title, status=status, detail=detail, errors=errors, instance=instance)
+    return JSONResponse(
+        jsonable_encoder(body, exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
+
+
+def _loc_to_field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
+    return ".".join(parts) or "body"
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(
+            exc.status, exc.title, exc.detail, errors=exc.errors, instance=request.url.path, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        malformed = False
+        for e in exc.errors():
+            if e.get("type") == "json_invalid":
+                malformed = True
+            # Never echo the submitted value: it may be personal data.
+            errors.append(FieldError(field=_loc_to_field(tuple(e.get("loc", ()))), message=str(e.get("msg", "invalid"))))
+        if malformed:
+            return problem_response(400, "Malformed JSON", "The request body is not valid JSON.", errors=errors,
+                                    instance=request.url.path)
+        fields = ", ".join(dict.fromkeys(e.field for e in errors))
+        return problem_response(422, "Invalid input", f"Invalid fields: {fields}", errors=errors, instance=request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not found", 405: "Method not allowed", 401: "Not authenticated", 403: "Forbidden",
+                  413: "Request too large"}
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        return problem_response(exc.status_code, titles.get(exc.status_code, "Error"), detail,
+                                instance=request.url.path, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unknown(request: Request, exc: Exception) -> JSONResponse:
+        # Logged by type only: exception messages can carry submitted values.
+        log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return problem_response(500, "Internal error", "Something went wrong; nothing was saved.",
+                                instance=request.url.path)

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from screening.auth.dependencies import Authorize
+from screening.auth.policy import Permission, may_access_screen
+from screening.auth.schemas import Principal
+from screening.dependencies import SessionDep
+from screening.errors import Forbidden, NotFound
+from screening.screens.models import Screen
+
+ScreenReader = Annotated[Principal, Depends(Authorize(Permission.screens_read))]
+ScreenWriter = Annotated[Principal, Depends(Authorize(Permission.screens_write))]
+
+
+def _load(session: SessionDep, screen_id: str, user: Principal) -> Screen:
+    screen = session.get(Screen, screen_id)
+    if screen is None:
+        raise NotFound(f"No screen with id {screen_id}.")
+    if not may_access_screen(user.role, list(user.custody_suites), screen.custody_suite):
+        raise Forbidden("This screen belongs to a custody suite you do not work in.")
+    return screen
+
+
+def readable_screen(screen_id: str, session: SessionDep, user: ScreenReader) -> Screen:
+    """The screen, if it exists and this user may read it."""
+    return _load(session, screen_id, user)
+
+
+def writable_screen(screen_id: str, session: SessionDep, user: ScreenWriter) -> Screen:
+    """The screen, if it exists and this user may change it."""
+    return _load(session, screen_id, user)
+
+
+ReadableScreen = Annotated[Screen, Depends(readable_screen)]
+WritableScreen = Annotated[Screen, Depends(writable_screen)]

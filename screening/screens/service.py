@@ -1,0 +1,293 @@
+"""Screens: creation with idempotency, answers merged item by item, consent, finalisation.
+
+Services flush, never commit: the request's unit of work commits the change and its audit entry
+together. Every write locks the screen row first, so concurrent PATCHes to one screen are applied one
+after another (none lost) and a PATCH can never slip past a finalise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from screening.audit import service as audit
+from screening.auth.models import User
+from screening.auth.schemas import Principal
+from screening.db import utcnow
+from screening.errors import Conflict, FieldError, Forbidden, Invalid
+from screening.instruments.registry import Registry
+from screening.instruments.service import answer_errors, complete_scores, progress
+from screening.screens import linkage
+from screening.screens.models import Answer, AnswerEvent, Consent, Screen, ScreenStatus
+from screening.screens.schemas import (
+    AnswerHistoryEntry,
+    ConsentPut,
+    ConsentRead,
+    Progress,
+    ScreenCreate,
+    ScreenPage,
+    ScreenRead,
+    ScreenSummary,
+)
+
+
+def age_on(dob: date, day: date) -> int:
+    return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
+
+
+def _fingerprint(data: ScreenCreate, person: str | None) -> str:
+    # The raw person reference stays out of the fingerprint: an unkeyed hash of a short reference
+    # could be reversed by trying every value.
+    blob = json.dumps(data.model_dump(mode="json", exclude={"person_ref"}) | {"person": person}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _find_by_key(session: Session, user_id: int, key: str) -> Screen | None:
+    return session.scalar(select(Screen).where(Screen.created_by_id == user_id, Screen.idempotency_key == key))
+
+
+def _replay(existing: Screen, fingerprint: str) -> Screen:
+    if existing.idempotency_fingerprint != fingerprint:
+        raise Conflict("This Idempotency-Key was already used for a different request.")
+    return existing
+
+
+def create_screen(
+    session: Session, user: Principal, data: ScreenCreate, idempotency_key: str | None, person_key: str
+) -> tuple[Screen, bool]:
+    """Open a draft screen; with an Idempotency-Key, a retry returns the first screen. (screen, created)."""
+    suite = data.custody_suite or (user.custody_suites[0] if user.custody_suites else None)
+    if suite is None or suite not in user.custody_suites:
+        raise Forbidden("You can only open screens for your own custody suites.",
+                        errors=[FieldError(field="custody_suite", message="not one of your custody suites")])
+    person = linkage.person_hash(person_key, data.person_ref) if data.person_ref else None
+    fingerprint = _fingerprint(data, person)
+    if idempotency_key:
+        existing = _find_by_key(session, user.id, idempotency_key)
+        if existing is not None:
+            return _replay(existing, fingerprint), False
+    now = utcnow()
+    screen = Screen(
+        id=str(uuid.uuid4()),
+        custody_record=data.custody_record,
+        date_of_birth=data.date_of_birth,
+        sex=data.sex.value,
+        ethnicity=data.ethnicity,
+        custody_suite=suite,
+        person_hash=person,
+        status=ScreenStatus.draft.value,
+        created_by_id=user.id,
+        created_at=now,
+        updated_at=now,
+        idempotency_key=idempotency_key,
+        idempotency_fingerprint=fingerprint if idempotency_key else None,
+    )
+    try:
+        # A savepoint, so that losing a race on the same key leaves the outer transaction usable.
+        with session.begin_nested():
+            session.add(screen)
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        existing = _find_by_key(session, user.id, idempotency_key)
+        if existing is None:
+            raise
+        return _replay(existing, fingerprint), False
+    audit.record(session, user.actor, "screen.create", "screen", screen.id)
+    return screen, True
+
+
+def lock(session: Session, screen: Screen) -> Screen:
+    """Re-read the screen holding its row lock until commit (PostgreSQL; SQLite's writer lock is already held)."""
+    locked = session.scalars(
+        select(Screen).where(Screen.id == screen.id).with_for_update().execution_options(populate_existing=True)
+    ).one()
+    return locked
+
+
+def ensure_editable(screen: Screen) -> None:
+    if screen.status == ScreenStatus.final:
+        raise Conflict("This screen is final and can no longer be changed.")
+    if screen.status == ScreenStatus.declined:
+        raise Conflict("The person declined screening; record their consent again before adding answers.")
+
+
+def current_answers(session: Session, screen_id: str) -> dict[str, Answer]:
+    return {a.item_id: a for a in session.scalars(select(Answer).where(Answer.screen_id == screen_id))}
+
+
+def patch_answers(
+    session: Session,
+    user: Principal,
+    registry: Registry,
+    screen: Screen,
+    answers: dict[str, Any],
+    expected_revisions: dict[str, int] | None = None,
+) -> Screen:
+    """Merge a partial set of answers; all-or-nothing: one bad value rejects the whole request."""
+    errors = answer_errors(registry, answers, allow_null=True)
+    if errors:
+        raise Invalid("Invalid answers: " + ", ".join(e.field for e in errors), errors=errors)
+    screen = lock(session, screen)
+    ensure_editable(screen)
+    stored = current_answers(session, screen.id)
+    if expected_revisions:
+        stale = [
+            FieldError(field=f"answers.{item_id}", message=f"changed on the server (now revision {stored[item_id].revision})")
+            for item_id, rev in expected_revisions.items()
+            if item_id in answers and item_id in stored and stored[item_id].revision != rev
+        ]
+        if stale:
+            raise Conflict("Some answers were changed elsewhere since this device last saw them.", errors=stale)
+    now = utcnow()
+    changed = []
+    for item_id, value in answers.items():
+        row = stored.get(item_id)
+        if value is None:
+            if row is None:
+                continue
+            session.delete(row)
+            revision = row.revision + 1
+        elif row is None:
+            revision = 1
+            session.add(Answer(screen_id=screen.id, item_id=item_id, value=value, revision=revision,
+                               updated_by_id=user.id, updated_at=now))
+        else:
+            # bool is an int in Python: compare types too, so True never equals 1.
+            if row.value == value and type(row.value) is type(value):
+                continue
+            revision = row.revision + 1
+            row.value, row.revision, row.updated_by_id, row.updated_at = value, revision, user.id, now
+        session.add(AnswerEvent(screen_id=screen.id, item_id=item_id, value=value, revision=revision,
+                                changed_by_id=user.id, changed_at=now))
+        changed.append(item_id)
+    if changed:
+        screen.updated_at = now
+        audit.record(session, user.actor, "screen.answers.update", "screen", screen.id, {"items": sorted(changed)})
+    session.flush()
+    return screen
+
+
+def latest_consent(session: Session, screen_id: str) -> Consent | None:
+    return session.scalar(select(Consent).where(Consent.screen_id == screen_id).order_by(Consent.id.desc()).limit(1))
+
+
+def set_consent(session: Session, user: Principal, screen: Screen, data: ConsentPut) -> Screen:
+    """Record consent and capacity; declining screening closes the screen as `declined`."""
+    screen = lock(session, screen)
+    if screen.status == ScreenStatus.final:
+        raise Conflict("This screen is final and can no longer be changed.")
+    session.add(Consent(screen_id=screen.id, screening=data.screening, share_with_health=data.share_with_health,
+                        share_with_court=data.share_with_court, capacity=data.capacity.value,
+                        recorded_by_id=user.id, recorded_at=utcnow()))
+    screen.status = ScreenStatus.draft.value if data.screening else ScreenStatus.declined.value
+    screen.updated_at = utcnow()
+    audit.record(session, user.actor, "screen.consent.set", "screen", screen.id,
+                 {"screening": data.screening, "share_with_health": data.share_with_health,
+                  "share_with_court": data.share_with_court, "capacity": data.capacity.value})
+    session.flush()
+    return screen
+
+
+def finalise(session: Session, user: Principal, screen: Screen) -> Screen:
+    """Close the screen; a final screen is read-only."""
+    screen = lock(session, screen)
+    ensure_editable(screen)
+    consent = latest_consent(session, screen.id)
+    if consent is None:
+        raise Conflict("Record the person's consent before finalising the screen.")
+    now = utcnow()
+    screen.status, screen.finalised_at, screen.finalised_by_id, screen.updated_at = (
+        ScreenStatus.final.value, now, user.id, now)
+    audit.record(session, user.actor, "screen.finalise", "screen", screen.id)
+    session.flush()
+    return screen
+
+
+def _usernames(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return dict(session.execute(select(User.id, User.username).where(User.id.in_(wanted))).tuples().all())
+
+
+def summary(screen: Screen, names: dict[int, str]) -> ScreenSummary:
+    return ScreenSummary(
+        id=screen.id, custody_record=screen.custody_record, custody_suite=screen.custody_suite,
+        status=ScreenStatus(screen.status), age=age_on(screen.date_of_birth, screen.created_at.date()),
+        sex=screen.sex, created_at=screen.created_at, updated_at=screen.updated_at,  # type: ignore[arg-type]
+        created_by=names.get(screen.created_by_id, "unknown"),
+    )
+
+
+def answer_values(session: Session, screen_id: str) -> dict[str, Any]:
+    return {a.item_id: a.value for a in current_answers(session, screen_id).values()}
+
+
+def read_screen(session: Session, registry: Registry, screen: Screen) -> ScreenRead:
+    stored = current_answers(session, screen.id)
+    values = {k: a.value for k, a in stored.items()}
+    consent = latest_consent(session, screen.id)
+    names = _usernames(session, [screen.created_by_id, screen.finalised_by_id, consent.recorded_by_id if consent else None])
+    base = summary(screen, names)
+    return ScreenRead(
+        **base.model_dump(),
+        date_of_birth=screen.date_of_birth,
+        ethnicity=screen.ethnicity,
+        linked=screen.person_hash is not None,
+        previous_contacts=linkage.previous_contacts(session, screen),
+        finalised_at=screen.finalised_at,
+        finalised_by=names.get(screen.finalised_by_id) if screen.finalised_by_id else None,
+        consent=ConsentRead(
+            screening=consent.screening, share_with_health=consent.share_with_health,
+            share_with_court=consent.share_with_court, capacity=consent.capacity,  # type: ignore[arg-type]
+            recorded_by=names.get(consent.recorded_by_id, "unknown"), recorded_at=consent.recorded_at,
+        ) if consent else None,
+        answers=values,
+        revisions={k: a.revision for k, a in stored.items()},
+        scores=complete_scores(registry, values),
+        progress=Progress(**progress(registry, values)),
+    )
+
+
+def list_screens(
+    session: Session,
+    user: Principal,
+    *,
+    status: ScreenStatus | None,
+    suite: str | None,
+    created_on: date | None,
+    limit: int,
+    offset: int,
+) -> ScreenPage:
+    """The user's suites' screens, drafts first, newest first."""
+    suites = [s for s in user.custody_suites if suite is None or s == suite]
+    where = [Screen.custody_suite.in_(suites)]
+    if status is not None:
+        where.append(Screen.status == status.value)
+    if created_on is not None:
+        where.append(func.date(Screen.created_at) == created_on.isoformat()
+                     if session.get_bind().dialect.name == "sqlite" else func.date(Screen.created_at) == created_on)
+    total = session.scalar(select(func.count()).select_from(Screen).where(*where)) or 0
+    drafts_first = case((Screen.status == ScreenStatus.draft.value, 0), else_=1)
+    rows = session.scalars(
+        select(Screen).where(*where).order_by(drafts_first, Screen.created_at.desc(), Screen.id).limit(limit).offset(offset)
+    ).all()
+    names = _usernames(session, [r.created_by_id for r in rows])
+    audit.record(session, user.actor, "screen.list", "screen", None, {"count": len(rows)})
+    return ScreenPage(items=[summary(r, names) for r in rows], total=total, limit=limit, offset=offset)
+
+
+def answer_history(session: Session, screen_id: str) -> list[AnswerHistoryEntry]:
+    events = session.scalars(select(AnswerEvent).where(AnswerEvent.screen_id == screen_id).order_by(AnswerEvent.id)).all()
+    names = _usernames(session, [e.changed_by_id for e in events])
+    return [AnswerHistoryEntry(item_id=e.item_id, value=e.value, revision=e.revision,
+                               changed_by=names.get(e.changed_by_id, "unknown"), changed_at=e.changed_at) for e in events]

@@ -1,0 +1,8 @@
+"""Imports every domain's tables so `Base.metadata` is complete (for Alembic and tests)."""
+
+from screening.audit import models as audit_models
+from screening.auth import models as auth_models
+from screening.db import Base
+from screening.screens import models as screen_models
+
+__all__ = ["Base", "audit_models", "auth_models", "screen_models"]

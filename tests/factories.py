@@ -1,0 +1,61 @@
+"""Builders for test data: users, tokens and screens, through the real services and API."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from screening.auth.models import Role, User
+from screening.auth.service import create_user
+
+PASSWORD = "a long test passphrase"
+_seq = itertools.count(1)
+
+
+def make_user(session: Session, role: Role | str = Role.nurse, suites: list[str] | None = None, **kw: Any) -> User:
+    role = Role(role)
+    if suites is None:
+        suites = ["Leeds Central"] if role is Role.nurse else []
+    user = create_user(session, kw.pop("username", f"{role.value}{next(_seq)}"), kw.pop("password", PASSWORD), role,
+                       custody_suites=suites, **kw)
+    session.commit()
+    return user
+
+
+def token_for(client: TestClient, username: str, password: str = PASSWORD) -> str:
+    r = client.post("/api/v1/auth/token", data={"username": username, "password": password})
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+def headers_for(client: TestClient, user: User) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token_for(client, user.username)}"}
+
+
+def screen_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"custody_record": f"CR/{next(_seq):05d}/26", "date_of_birth": "1991-04-12", "sex": "male"}
+    body.update(overrides)
+    return body
+
+
+def create_screen(client: TestClient, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    r = client.post("/api/v1/screens", json=screen_body(**overrides), headers=headers)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def give_consent(client: TestClient, headers: dict[str, str], screen_id: str, **overrides: Any) -> dict[str, Any]:
+    body = {"screening": True, "share_with_health": True, "share_with_court": True, "capacity": "has_capacity"}
+    body.update(overrides)
+    r = client.put(f"/api/v1/screens/{screen_id}/consent", json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def answer(client: TestClient, headers: dict[str, str], screen_id: str, answers: dict[str, Any]) -> dict[str, Any]:
+    r = client.patch(f"/api/v1/screens/{screen_id}/answers", json={"answers": answers}, headers=headers)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
