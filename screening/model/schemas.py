@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from screening.instruments.schemas import ScoreResult
 
 
 class _Read(BaseModel):
@@ -38,3 +42,39 @@ class DomainAssessmentRead(_Read):
 class ModelRef(BaseModel):
     version: str = Field(description="Model version from its manifest.")
     sha256: str = Field(description="sha256 of the model's manifest, which pins every file's sha256.")
+
+
+class AssessmentRead(BaseModel):
+    model: ModelRef = Field(description="The model that produced this assessment (recorded with it).")
+    domains: dict[str, DomainAssessmentRead] = Field(
+        description="Per need domain: mental_health, learning_disability, substance_misuse."
+    )
+    instruments: list[ScoreResult] = Field(description="Scores of the instruments whose items are all answered.")
+
+
+class DomainMetricsRead(BaseModel):
+    auroc: float | None = Field(default=None, description="Held-out AUROC recorded at training.")
+    baseline_auroc: float | None = Field(default=None, description="Held-out AUROC of the instrument rule.")
+    sensitivity: float | None = Field(default=None, description="Held-out sensitivity at the threshold.")
+    specificity: float | None = Field(default=None, description="Held-out specificity at the threshold.")
+    alert_rate: float | None = Field(default=None, description="Share of screens that meet the threshold.")
+    threshold: float | None = Field(default=None, description="Probability threshold for a full assessment.")
+
+
+class ModelVersionRead(_Read):
+    version: str = Field(description="Model version from its manifest.")
+    sha256: str = Field(description="sha256 of the model's manifest.")
+    active: bool = Field(description="Whether this is the active promoted model.")
+    promoted_at: datetime = Field(description="When it was promoted (UTC).")
+    promoted_by: str = Field(description="Who promoted it.")
+    metrics: dict[str, DomainMetricsRead] = Field(description="Headline metrics per domain from its manifest.")
+
+
+class ActiveModelRead(BaseModel):
+    version: str = Field(description="Model version being served.")
+    sha256: str = Field(description="sha256 of its manifest.")
+    source: str = Field(description="`configured` (SCREENING_MODEL_DIR), `promoted` (database) or `shipped` default.")
+    contract_hash: str = Field(description="Feature contract hash the model was verified against.")
+    created_by: str | None = Field(default=None, description="The command that trained it.")
+    thresholds: dict[str, float] = Field(description="Probability thresholds per domain.")
+    metrics: dict[str, DomainMetricsRead] = Field(description="Held-out metrics per domain from its manifest.")
