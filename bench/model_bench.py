@@ -5,7 +5,8 @@
 Rows are synthetic screens (the project's generator, seed 2026). "ONNX inference" is the three domain
 sessions run on one screen each; "exact SHAP values" is the table look-up that gives every feature's
 contribution; "assess()" is everything the service does per screen (encoding, inference, explanation
-and the plain-words presentation). The `shap` TreeExplainer row is the cost the table design avoids,
+and the plain-words presentation). The endpoint table times the assessment endpoint against the
+validated screen read and the health check, in process. The `shap` TreeExplainer row is the cost the table design avoids,
 measured on an equivalent glass-box model trained here (it cannot read ONNX).
 """
 
@@ -39,6 +40,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=Path("models/default"))
     parser.add_argument("--screens", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=100, help="requests per endpoint timing run")
+    parser.add_argument("--no-api", action="store_true", help="skip the endpoint comparison")
     args = parser.parse_args()
 
     from training.data import to_dataset
@@ -104,6 +107,58 @@ def main() -> None:
     print("|---|---:|---:|")
     for name, us in rows:
         print(f"| {name} | {us:,.1f} | {us / onnx_us:.2f}x |")
+    if not args.no_api:
+        api_rows = endpoint_costs(screens[: min(20, len(screens))], n=args.requests)
+        print("\n| endpoint (in-process TestClient, SQLite, per request) | microseconds |")
+        print("|---|---:|")
+        for name, us in api_rows:
+            print(f"| {name} | {us:,.0f} |")
+
+
+def endpoint_costs(screens: list, n: int) -> list[tuple[str, float]]:
+    """The assessment endpoint against the validated screen read and the bare health check."""
+    import tempfile
+
+    from fastapi.testclient import TestClient
+
+    from screening import migrate
+    from screening.app import create_app
+    from screening.auth.models import Role
+    from screening.auth.service import create_user
+    from screening.config import Settings
+    from screening.db import make_engine, make_session_factory, unit_of_work
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(environment="test", data_dir=Path(tmp))
+        engine = make_engine(settings)
+        migrate.upgrade(engine)
+        with unit_of_work(make_session_factory(engine)) as s:
+            create_user(s, "bench", "correct horse battery staple", Role.nurse, custody_suites=["Bench"])
+        engine.dispose()
+        with TestClient(create_app(settings)) as client:
+            tok = client.post("/api/v1/auth/token", data={"username": "bench", "password": "correct horse battery staple"})
+            h = {"Authorization": f"Bearer {tok.json()['access_token']}"}
+            ids = []
+            for answers, _age, sex in screens:
+                body = {"custody_record": f"B/{len(ids)}", "date_of_birth": "1990-05-01", "sex": sex}
+                sid = client.post("/api/v1/screens", json=body, headers=h).json()["id"]
+                consent = {"screening": True, "share_with_health": True, "share_with_court": True, "capacity": "has_capacity"}
+                client.put(f"/api/v1/screens/{sid}/consent", json=consent, headers=h)
+                client.patch(f"/api/v1/screens/{sid}/answers", json={"answers": answers}, headers=h)
+                ids.append(sid)
+            k = iter(range(10**12))
+
+            def get(path: str) -> Callable[[], object]:
+                return lambda: client.get(path.format(ids[next(k) % len(ids)]), headers=h)
+
+            return [
+                ("GET /health (no auth, no database)", per_call_us(get("/health"), n, 3)),
+                ("GET /api/v1/screens/{id} (auth, database, validated response)", per_call_us(get("/api/v1/screens/{}"), n, 3)),
+                (
+                    "GET /api/v1/screens/{id}/assessment (the above plus model, explanation, recorded row)",
+                    per_call_us(get("/api/v1/screens/{}/assessment"), n, 3),
+                ),
+            ]
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("dataset", choices=["nhanes", "help"])
     e.add_argument("--seed", type=int, default=20260101)
     e.add_argument("--out", type=Path, default=Path("reports/external"), help="folder for the results JSON/Markdown")
+    e.add_argument("--card", type=Path, default=None, help="a model_card.md to receive every report in --out")
     args = parser.parse_args(argv)
 
     from threadpoolctl import threadpool_limits
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from training.external import run
 
-        result = run(args.dataset, out=args.out, seed=args.seed)
+        result = run(args.dataset, out=args.out, seed=args.seed, card=args.card)
         print(result["markdown"])
     print(f"done in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return 0

@@ -91,9 +91,7 @@ def _plots(out: Path, report: dict[str, Any], contract: FeatureContract) -> None
     plt.close(fig)
 
 
-def write(
-    out: Path, manifest: dict[str, Any], report: dict[str, Any], contract: FeatureContract, *, plots: bool
-) -> None:
+def write(out: Path, manifest: dict[str, Any], report: dict[str, Any], contract: FeatureContract, *, plots: bool) -> None:
     if plots:
         _plots(out, report, contract)
     data = manifest["data"]

@@ -250,9 +250,7 @@ def run_task(task: Task, seed: int) -> dict[str, Any]:
     for fam in FAMILIES:
         p = _cv(task, fam, seed)
         auc = float(roc_auc_score(task.y, p))
-        ci = evaluate.bootstrap_ci(
-            task.y, p, lambda a, b: float(roc_auc_score(a, b)) if 0 < a.sum() < len(a) else math.nan, seed
-        )
+        ci = evaluate.bootstrap_ci(task.y, p, lambda a, b: float(roc_auc_score(a, b)) if 0 < a.sum() < len(a) else math.nan, seed)
         res["families"][fam] = {
             "auroc": auc,
             "auroc_ci95": ci,
@@ -301,15 +299,46 @@ def _markdown(name: str, results: dict[str, Any]) -> str:
                 lo, hi = row["sensitivity_ci95"]
                 auc = "n/a" if math.isnan(row["auroc"]) else f"{row['auroc']:.3f}"
                 ppv = "n/a" if math.isnan(row["ppv"]) else f"{row['ppv']:.3f}"
+                fpr = "n/a" if math.isnan(row["fpr"]) else f"{row['fpr']:.3f}"
                 lines.append(
                     f"| {attr} | {g} | {int(row['n'])} | {row['prevalence']:.3f} | {auc} |"
-                    f" {row['sensitivity']:.3f} ({lo:.2f}-{hi:.2f}) | {row['fpr']:.3f} | {ppv} |"
+                    f" {row['sensitivity']:.3f} ({lo:.2f}-{hi:.2f}) | {fpr} | {ppv} |"
                 )
         lines.append("")
     return "\n".join(lines)
 
 
-def run(dataset: str, *, out: Path, seed: int) -> dict[str, Any]:
+CARD_START = "<!-- external-check:start -->"
+CARD_END = "<!-- external-check:end -->"
+
+
+def attach_to_card(card: Path, reports: Path) -> None:
+    """Put every external-check report in `reports` into the model card's external-check section.
+
+    The card is documentation, not a hashed file of the artifact, so this does not change what the
+    service verifies; it is how the real-data results reach the card (Mitchell et al.: evaluation data).
+    """
+    parts = [CARD_START, "## External check on real data", ""]
+    parts.append(
+        "The method (same families, calibration, threshold rule and group audit) run with cross-validation on"
+        " real survey data by `python -m training external-check nhanes|help`. These check the method on real"
+        " answers, not this artifact: the custody instruments are not in these surveys."
+    )
+    for md in sorted(reports.glob("*.md")):
+        parts += ["", md.read_text(encoding="utf-8").replace("\n# ", "\n### ").replace("\n## ", "\n#### ")]
+        parts[-1] = parts[-1].replace("# External check: ", "### External check: ", 1)
+    parts.append(CARD_END)
+    text = card.read_text(encoding="utf-8")
+    block = "\n".join(parts)
+    if CARD_START in text:
+        head, rest = text.split(CARD_START, 1)
+        text = head + block + rest.split(CARD_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    card.write_text(text, encoding="utf-8")
+
+
+def run(dataset: str, *, out: Path, seed: int, card: Path | None = None) -> dict[str, Any]:
     tasks = nhanes_tasks() if dataset == "nhanes" else help_tasks()
     results = {t.name: run_task(t, seed) for t in tasks}
     md = _markdown(dataset, results)
@@ -318,4 +347,6 @@ def run(dataset: str, *, out: Path, seed: int) -> dict[str, Any]:
 
     (out / f"{dataset}.json").write_text(json.dumps(_clean(results), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     (out / f"{dataset}.md").write_text(md, encoding="utf-8")
+    if card is not None:
+        attach_to_card(card, out)
     return {"results": results, "markdown": md}

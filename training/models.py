@@ -120,9 +120,7 @@ def slot_matrix(features: list[Feature], X: np.ndarray) -> np.ndarray:
     return out
 
 
-def additive_tables(
-    model: PlattCalibrated, features: list[Feature], background: np.ndarray, check: np.ndarray
-) -> Tables:
+def additive_tables(model: PlattCalibrated, features: list[Feature], background: np.ndarray, check: np.ndarray) -> Tables:
     """Read each feature's shape function off the model by probing, then verify additivity on `check`.
 
     For an additive f(x) = c + sum_j g_j(x_j), interventional SHAP is phi_j = g_j(x_j) - E[g_j(X_j)]
@@ -146,13 +144,9 @@ def additive_tables(
         tables.append(g - g[bg_slots[:, j]].mean())
     base = float(model.decision_function(background).mean())
     t = Tables(base_value=base, tables=tables)
-    t.additivity_error = float(
-        np.abs(explain(t, features, check).sum(axis=1) + base - model.decision_function(check)).max()
-    )
+    t.additivity_error = float(np.abs(explain(t, features, check).sum(axis=1) + base - model.decision_function(check)).max())
     t.monotone_violations = [
-        f.name
-        for f, tab in zip(features, tables, strict=True)
-        if f.monotone > 0 and np.any(np.diff(tab[:-1]) < -MONOTONE_TOL)
+        f.name for f, tab in zip(features, tables, strict=True) if f.monotone > 0 and np.any(np.diff(tab[:-1]) < -MONOTONE_TOL)
     ]
     return t
 

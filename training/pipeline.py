@@ -56,9 +56,7 @@ def split(n: int, seed: int) -> Splits:
     return Splits(np.sort(perm[:a]), np.sort(perm[a:b]), np.sort(perm[b:]))
 
 
-def _candidate(
-    family: str, contract: FeatureContract, domain: str, ds: Dataset, sp: Splits, seed: int
-) -> dict[str, Any]:
+def _candidate(family: str, contract: FeatureContract, domain: str, ds: Dataset, sp: Splits, seed: int) -> dict[str, Any]:
     feats = [contract.by_name[n] for n in contract.domain_features[domain]]
     X = ds.X[:, contract.domain_index[domain]]
     y = ds.y[domain]
@@ -196,8 +194,7 @@ def _train(out: Path, *, rows: int, seed: int, data: Path | None, plots: bool) -
     manifest = {
         "format": 1,
         "version": f"{source['kind']}-s{seed}-n{len(df)}-{digest[:10]}",
-        "created_by": f"python -m training train --rows {rows} --seed {seed}"
-        + (f" --data {data.name}" if data else ""),
+        "created_by": f"python -m training train --rows {rows} --seed {seed}" + (f" --data {data.name}" if data else ""),
         "contract_hash": contract.contract_hash(),
         "encoding_version": ENCODING_VERSION,
         "feature_names": list(contract.names),
