@@ -28,19 +28,23 @@ def to_onnx_model(model: PlattCalibrated, n_features: int, name: str) -> onnx.Mo
     service reads the same log-odds that the explanation tables sum to.
     """
     base = model.estimator
-    x0 = np.zeros((1, n_features), dtype=np.float32)
-    onx = to_onnx(
-        base,
-        x0,
-        options={id(final_step(base)): {"zipmap": False, "raw_scores": True}},
-        target_opset=OPSET,
-    )
+    if isinstance(base, Pipeline):
+        onx, scores, col = _logistic_graph(base, n_features)
+    else:
+        x0 = np.zeros((1, n_features), dtype=np.float32)
+        onx = to_onnx(
+            base,
+            x0,
+            options={id(final_step(base)): {"zipmap": False, "raw_scores": True}},
+            target_opset=OPSET,
+        )
+        scores = next(o.name for o in onx.graph.output if o.name != "label")
+        # Binary raw scores come as [-s, s]: column 1 is the positive class's log-odds.
+        col = 1
     g = onx.graph
-    scores = next(o.name for o in g.output if o.name != "label")
-    # Binary raw scores come as [-s, s]: column 1 is the positive class's log-odds.
     g.initializer.extend(
         [
-            helper.make_tensor("platt_col", TensorProto.INT64, [1], [1]),
+            helper.make_tensor("platt_col", TensorProto.INT64, [1], [col]),
             helper.make_tensor("platt_a", TensorProto.FLOAT, [], [model.a_]),
             helper.make_tensor("platt_b", TensorProto.FLOAT, [], [model.b_]),
             helper.make_tensor("platt_shape", TensorProto.INT64, [1], [-1]),
@@ -66,6 +70,54 @@ def to_onnx_model(model: PlattCalibrated, n_features: int, name: str) -> onnx.Mo
     onx.doc_string = f"screening model for {name}: outputs calibrated log-odds and probability"
     onnx.checker.check_model(onx)
     return onx
+
+
+def _logistic_graph(pipe: Pipeline, n_features: int) -> tuple[onnx.ModelProto, str, int]:
+    """The imputer + indicator + scaler + logistic pipeline written out as ONNX operators.
+
+    skl2onnx's SimpleImputer converter drops ``add_indicator`` columns and it has no MissingIndicator
+    converter, so the pipeline is expressed directly: IsNaN, Where (median), scale, MatMul.
+    """
+    imputer, scaler, clf = pipe.named_steps["impute"], pipe.named_steps["scale"], pipe.named_steps["clf"]
+    w = clf.coef_[0]
+    mean, scale = scaler.mean_, scaler.scale_
+    ind = list(imputer.indicator_.features_) if imputer.indicator_ is not None else []
+    d = n_features
+    w_value = w[:d] / scale[:d]
+    w_ind = np.zeros(d)
+    ind_offset = np.zeros(d)
+    for k, j in enumerate(ind):
+        w_ind[j] = w[d + k] / scale[d + k]
+        ind_offset[j] = w[d + k] * mean[d + k] / scale[d + k]
+    bias = float(clf.intercept_[0] - np.sum(w[:d] * mean[:d] / scale[:d]) - ind_offset.sum())
+
+    def f32(name: str, arr: np.ndarray) -> onnx.TensorProto:
+        a = np.asarray(arr, dtype=np.float32)
+        return helper.make_tensor(name, TensorProto.FLOAT, list(a.shape), a.ravel().tolist())
+
+    nodes = [
+        helper.make_node("IsNaN", ["X"], ["lr_isnan"]),
+        helper.make_node("Where", ["lr_isnan", "lr_median", "X"], ["lr_imputed"]),
+        helper.make_node("Cast", ["lr_isnan"], ["lr_ind"], to=TensorProto.FLOAT),
+        helper.make_node("MatMul", ["lr_imputed", "lr_w_value"], ["lr_a"]),
+        helper.make_node("MatMul", ["lr_ind", "lr_w_ind"], ["lr_b"]),
+        helper.make_node("Add", ["lr_a", "lr_b"], ["lr_ab"]),
+        helper.make_node("Add", ["lr_ab", "lr_bias"], ["lr_raw"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "logistic",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, d])],
+        [helper.make_tensor_value_info("lr_raw", TensorProto.FLOAT, [None, 1])],
+        [
+            f32("lr_median", imputer.statistics_),
+            f32("lr_w_value", w_value.reshape(d, 1)),
+            f32("lr_w_ind", w_ind.reshape(d, 1)),
+            f32("lr_bias", np.array([bias])),
+        ],
+    )
+    onx = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    return onx, "lr_raw", 0
 
 
 def run_onnx(onx: onnx.ModelProto, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -67,9 +67,7 @@ def test_a_more_severe_answer_never_lowers_any_domain(bundle: ModelBundle, scree
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(screen=screens(), seed=st.integers(0, 2**31))
-def test_answer_order_changes_nothing_and_probabilities_are_in_range(
-    bundle: ModelBundle, screen: Any, seed: int
-) -> None:
+def test_answer_order_changes_nothing_and_probabilities_are_in_range(bundle: ModelBundle, screen: Any, seed: int) -> None:
     answers, age, sex = screen
     keys = list(answers)
     np.random.default_rng(seed).shuffle(keys)

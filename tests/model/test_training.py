@@ -36,9 +36,7 @@ def test_tables_agree_with_the_shap_package_for_the_same_model_and_background(da
     theirs = shap_values(cand["model"], cand["features"], cand["background"], X)
     assert np.abs(ours - theirs).max() <= 1e-6
     # And both are exact: they sum to the model's own log-odds.
-    np.testing.assert_allclose(
-        cand["tables"].base_value + ours.sum(axis=1), cand["model"].decision_function(X), atol=1e-9
-    )
+    np.testing.assert_allclose(cand["tables"].base_value + ours.sum(axis=1), cand["model"].decision_function(X), atol=1e-9)
 
 
 def test_boosted_trees_with_interactions_are_not_additive_so_never_served(data: Any) -> None:
@@ -48,10 +46,11 @@ def test_boosted_trees_with_interactions_are_not_additive_so_never_served(data: 
     assert not cand["summary"]["eligible"]
 
 
-def test_onnx_parity_with_scikit_learn(data: Any) -> None:
+@pytest.mark.parametrize("family", ["glassbox", "logistic"])
+def test_onnx_parity_with_scikit_learn(data: Any, family: str) -> None:
     ds, sp = data
     c = default_contract()
-    cand = _candidate("glassbox", c, "learning_disability", ds, sp, seed=3)
+    cand = _candidate(family, c, "learning_disability", ds, sp, seed=3)
     X = ds.X[:, c.domain_index["learning_disability"]][sp.test]
     onx = to_onnx_model(cand["model"], X.shape[1], "learning_disability")
     raw, prob = run_onnx(onx, X)
