@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -173,6 +172,22 @@ class FeatureContract:
         self._items = {f.name: f.item for f in feats if f.item is not None}
         self._conditional = [(i, it) for i, it in self._items.items() if it.enable_when is not None]
         self._total_instruments = [registry[f.instrument] for f in feats if f.kind == "total" and f.instrument]
+        # Per item: its vector index, whether it is boolean, and the points of each answer value.
+        self._points: dict[str, tuple[int, bool, tuple[float, ...]]] = {}
+        for name, item in self._items.items():
+            if item.type is ItemType.boolean:
+                pts = (float(item.boolean_points(False)), float(item.boolean_points(True)))
+            else:
+                pts = tuple(float(o.points) for o in item.options)
+            self._points[name] = (self.index[name], item.type is ItemType.boolean, pts)
+        self._total_specs = [
+            (
+                self.index[f"{inst.id}_total"],
+                np.array([self.index[i] for i in inst.scored_items], dtype=np.intp),
+                [self._items[i] for i in inst.scored_items],
+            )
+            for inst in self._total_instruments
+        ]
         self._hash = self._compute_hash()
 
     # -- identity -----------------------------------------------------------------------------------
@@ -201,26 +216,27 @@ class FeatureContract:
             raise EncodingError(f"{item_id}: must be an option index from 0 to {len(item.options) - 1}")
         return float(item.options[value].points)
 
-    def _total(self, inst: Instrument, answers: Mapping[str, AnswerValue]) -> float:
-        items = {it.id: it for it in inst.items}
-        total = 0
-        for item_id in inst.scored_items:
-            it = items[item_id]
-            if item_id in answers:
-                total += it.points(answers[item_id])
-            elif is_enabled(it, self.registry.items, answers):
-                return math.nan
-        return float(total)
-
     def encode(self, answers: Mapping[str, AnswerValue], *, age: int | None, sex: str | None) -> np.ndarray:
         """One screen as a float64 vector over `names`; NaN marks a missing value."""
         x = np.full(len(self.names), np.nan)
         idx = self.index
+        points = self._points
         for item_id, value in answers.items():
-            if item_id in self._items:
-                x[idx[item_id]] = self.item_points(item_id, value)
-        for inst in self._total_instruments:
-            x[idx[f"{inst.id}_total"]] = self._total(inst, answers)
+            spec = points.get(item_id)
+            if spec is None:
+                continue
+            j, boolean, pts = spec
+            if boolean is not isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < len(pts):
+                x[j] = self.item_points(item_id, value)  # raises EncodingError naming the item
+            x[j] = pts[value]
+        # Totals from the points already encoded; a gap makes the total unknown unless skip logic says
+        # the item should not have been asked (then it scores 0, as on the UK AUDIT form).
+        for tj, cols, items in self._total_specs:
+            v = x[cols]
+            gaps = np.flatnonzero(np.isnan(v))
+            if len(gaps) and any(is_enabled(items[k], self.registry.items, answers) for k in gaps.tolist()):
+                continue
+            x[tj] = float(np.nansum(v))
         if age is not None:
             x[idx["age"]] = float(min(max(int(age), AGE_MIN), AGE_MAX))
         if sex is not None and sex not in SEXES:

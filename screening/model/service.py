@@ -140,16 +140,13 @@ class ModelBundle:
                     f"{self.version} {name}: explanation gives log-odds {raw:.6f} but the ONNX model "
                     f"{raw_onnx:.6f}; the artifact's tables do not belong to its model"
                 )
-            order = np.argsort(-np.abs(contrib), kind="stable")
+            # Plain Python lists from here: per-element numpy scalar access costs more than the maths.
+            cl, xl, feats, labels = contrib.tolist(), xd.tolist(), dom.features, dom.labels
+            display = c.display_value
             contributions = [
-                Contribution(
-                    feature=dom.features[j],
-                    label=dom.labels[j],
-                    value=c.display_value(dom.features[j], answers, xd[j], unasked),
-                    contribution=float(contrib[j]),
-                )
-                for j in order
-                if contrib[j] != 0.0
+                Contribution(feats[j], labels[j], display(feats[j], answers, xl[j], unasked), cl[j])
+                for j in np.argsort(-np.abs(contrib), kind="stable").tolist()
+                if cl[j] != 0.0
             ]
             missing = [
                 MissingItem(item_id, c.by_name[item_id].label)
