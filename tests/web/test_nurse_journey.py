@@ -146,6 +146,13 @@ class TestFullScreen:
         scores = page.locator("#scores")
         expect(scores.get_by_role("row", name=re.compile("PHQ-9"))).to_contain_text("Moderate depression")
         expect(scores.get_by_role("row", name=re.compile("BJMHS"))).to_contain_text("Met")
+        # The model: each domain with the answers that raised or lowered it, in words as well as bars.
+        domains = page.locator("#model .domain")
+        expect(domains).to_have_count(3)
+        mental = domains.filter(has_text="Mental health")
+        expect(mental.locator(".domain__result")).to_contain_text(re.compile(r"suggested \d+% \(threshold \d+%\)"))
+        # PHQ-9 of 14 and a current plan can only push mental health up.
+        expect(mental.locator(".bar--up", has_text="PHQ-9")).to_contain_text("▲ raises")
         check_accessibility(page, "assessment (draft)")
 
         page.get_by_role("button", name="Finalise screen").click()
