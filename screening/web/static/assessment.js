@@ -94,7 +94,7 @@ document.addEventListener("DOMContentLoaded", async () => {
           const up = c.contribution > 0;
           const w = Math.max(2, Math.round((50 * Math.abs(c.contribution)) / max));
           return el("li", { class: "bar " + (up ? "bar--up" : "bar--down") },
-            el("span", { class: "bar__label", text: c.label || c.feature }),
+            el("span", { class: "bar__label" }, c.label || c.feature, c.value ? el("span", { class: "bar__value", text: ": " + c.value }) : null),
             el("span", { class: "bar__track", "aria-hidden": "true" },
               el("span", { class: "bar__fill", style: up ? `left:50%;width:${w}%` : `left:${50 - w}%;width:${w}%` })),
             el("span", { class: "bar__dir", text: up ? "▲ raises" : "▼ lowers" }));
