@@ -1,8 +1,10 @@
 """The access policy: the one place that says which role may do what.
 
-Every route declares the permission it needs with `Authorize(...)`; record-level rules (a nurse sees
-only the screens of her own custody suites) live in `may_access_screen`. The access-matrix test walks
-every route in the OpenAPI schema against this table, so a new route without a rule fails.
+Every route declares the permission it needs with `Authorize(...)`; record-level rules live in the
+`may_*` functions below (a nurse sees only the screens of her own custody suites; a court user sees
+only court reports that the person's consent allows). The access-matrix test
+(`tests/security/access_matrix.yaml`) walks every route in the OpenAPI schema against this table, so a
+new route without a rule fails.
 """
 
 from __future__ import annotations
@@ -17,14 +19,36 @@ class Permission(StrEnum):
     screens_read = "screens:read"
     screens_write = "screens:write"
     users_manage = "users:manage"
+    # A record's audit history names who touched it: accountability is the admin's job.
+    audit_read = "audit:read"
+    # Pseudonymised rows only: no custody record, name, date of birth or free text.
+    exports_read = "exports:read"
+    model_metrics_read = "models:metrics:read"
+    models_manage = "models:manage"
+    rules_manage = "rules:manage"
+    retention_manage = "retention:manage"
+    # Court information reports: the record-level rule `may_read_court_report` adds the consent check.
+    court_reports_read = "court_reports:read"
+    court_reports_write = "court_reports:write"
 
 
 POLICY: dict[Permission, frozenset[Role]] = {
     # Instrument definitions hold no personal data; every signed-in role may read them.
     Permission.instruments_read: frozenset(Role),
+    # Identifiable screens and answers: the nurses of the screen's suite, nobody else (not even admin:
+    # administering the service does not need clinical detail).
     Permission.screens_read: frozenset({Role.nurse}),
     Permission.screens_write: frozenset({Role.nurse}),
     Permission.users_manage: frozenset({Role.admin}),
+    Permission.audit_read: frozenset({Role.admin}),
+    Permission.exports_read: frozenset({Role.data_scientist}),
+    Permission.model_metrics_read: frozenset({Role.data_scientist, Role.admin}),
+    Permission.models_manage: frozenset({Role.admin}),
+    Permission.rules_manage: frozenset({Role.admin}),
+    Permission.retention_manage: frozenset({Role.admin}),
+    # The nurse writes the report and may read it back; the court reads it only where consent allows.
+    Permission.court_reports_read: frozenset({Role.nurse, Role.court}),
+    Permission.court_reports_write: frozenset({Role.nurse}),
 }
 
 
@@ -33,7 +57,26 @@ def allowed(role: str, permission: Permission) -> bool:
 
 
 def may_access_screen(role: str, user_suites: list[str], screen_suite: str) -> bool:
-    """Record-level rule: nurses work only on screens of their own custody suites."""
+    """Record-level rule: nurses work only on screens of their own custody suites; no other role sees screens."""
+    if role == Role.nurse:
+        return screen_suite in user_suites
+    return False
+
+
+def may_edit_screen(status: str) -> bool:
+    """Nobody edits a final screen: it is the record a court report and a referral rest on."""
+    return status != "final"
+
+
+def may_read_court_report(role: str, user_suites: list[str], screen_suite: str, share_with_court: bool) -> bool:
+    """Record-level rule for court reports.
+
+    A court user reads a report only if the person's latest consent allows sharing with police, CPS and
+    the court (NHS England L&D; MDU guidance). A nurse of the screen's suite may read it regardless, to
+    check what would be shared.
+    """
+    if role == Role.court:
+        return share_with_court
     if role == Role.nurse:
         return screen_suite in user_suites
     return False
