@@ -25,7 +25,9 @@ def screen_history(session: Session, screen_id: str) -> ScreenHistory:
     exists = session.get(Screen, screen_id) is not None
     if not exists and not entries:
         raise NotFound(f"No screen with id {screen_id}.")
-    events = session.scalars(select(AnswerEvent).where(AnswerEvent.screen_id == screen_id).order_by(AnswerEvent.id)).all()
+    events = session.scalars(
+        select(AnswerEvent).where(AnswerEvent.screen_id == screen_id).order_by(AnswerEvent.id)
+    ).all()
     ids = {e.changed_by_id for e in events}
     names = dict(session.execute(select(User.id, User.username).where(User.id.in_(ids))).tuples().all()) if ids else {}
     return ScreenHistory(

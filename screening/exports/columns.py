@@ -114,7 +114,8 @@ def _score_columns(registry: Registry) -> list[Column]:
 
     cols: list[Column] = []
     for inst in registry:
-        cols += [Column(f"{inst.id}_total", "int", total(inst.id)), Column(f"{inst.id}_positive", "int", positive(inst.id))]
+        cols.append(Column(f"{inst.id}_total", "int", total(inst.id)))
+        cols.append(Column(f"{inst.id}_positive", "int", positive(inst.id)))
     return cols
 
 
@@ -131,7 +132,9 @@ def _outcome_columns(_: Registry) -> list[Column]:
     return [Column(name, "int", getter(name)) for name in OUTCOMES]
 
 
-GROUPS: list[Callable[[Registry], list[Column]]] = [_identity_columns, _answer_columns, _score_columns, _outcome_columns]
+GROUPS: list[Callable[[Registry], list[Column]]] = [
+    _identity_columns, _answer_columns, _score_columns, _outcome_columns,
+]
 
 
 def columns(registry: Registry) -> list[Column]:

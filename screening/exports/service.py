@@ -36,7 +36,8 @@ MEDIA_TYPES = {ExportFormat.csv: "text/csv; charset=utf-8", ExportFormat.parquet
 
 
 def count_rows(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Screen).where(Screen.status == ScreenStatus.final.value)) or 0
+    final = Screen.status == ScreenStatus.final.value
+    return session.scalar(select(func.count()).select_from(Screen).where(final)) or 0
 
 
 def _batches(factory: sessionmaker[Session], registry: Registry, person_key: str) -> Iterator[list[ExportRow]]:

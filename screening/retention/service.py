@@ -43,7 +43,10 @@ def _keep_counts(session: Session, screens: list[Screen]) -> None:
         counts[key] = counts.get(key, 0) + 1
     for (month, suite, status), n in counts.items():
         row = session.scalar(select(RetainedStatistic).where(
-            RetainedStatistic.month == month, RetainedStatistic.custody_suite == suite, RetainedStatistic.status == status))
+            RetainedStatistic.month == month,
+            RetainedStatistic.custody_suite == suite,
+            RetainedStatistic.status == status,
+        ))
         if row is None:
             session.add(RetainedStatistic(month=month, custody_suite=suite, status=status, screens=n))
         else:

@@ -15,7 +15,9 @@ class _Input(BaseModel):
 
 class UserCreate(_Input):
     username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$", description="Sign-in name.")
-    password: str = Field(min_length=1, max_length=256, description="At least 12 characters, not containing the username.")
+    password: str = Field(
+        min_length=1, max_length=256, description="At least 12 characters, not containing the username."
+    )
     role: Role = Field(description="nurse, court, data_scientist, admin or commissioner.")
     full_name: str = Field(default="", max_length=128, description="Name shown on reports.")
     custody_suites: list[Suite] = Field(

@@ -32,7 +32,8 @@ PATH_VALUES: dict[str, str] = {"instrument_id": "phq9"}
 # happy paths are tested per domain.
 BODIES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "POST /api/v1/auth/token": lambda ctx: {"data": {"username": ctx["nurse_username"], "password": PASSWORD}},
-    "POST /api/v1/instruments/{instrument_id}/score": lambda ctx: {"json": {"answers": {f"phq9_{i}": 0 for i in range(1, 10)}}},
+    "POST /api/v1/instruments/{instrument_id}/score": lambda ctx: {
+        "json": {"answers": {f"phq9_{i}": 0 for i in range(1, 10)}}},
     "POST /api/v1/screens": lambda ctx: {"json": screen_body(custody_suite=SUITE)},
     "PATCH /api/v1/screens/{screen_id}/answers": lambda ctx: {"json": {"answers": {"phq9_1": 1}}},
     "PUT /api/v1/screens/{screen_id}/consent": lambda ctx: {"json": {
@@ -80,7 +81,8 @@ def _fill(route: str, ctx: dict[str, Any]) -> str:
             return str(ctx[name])
         if name in PATH_VALUES:
             return PATH_VALUES[name]
-        raise AssertionError(f"{route}: no test value for path parameter {{{name}}}; add one to PATH_VALUES in {__file__}")
+        raise AssertionError(
+            f"{route}: no test value for path parameter {{{name}}}; add one to PATH_VALUES in {__file__}")
 
     return re.sub(r"\{(\w+)\}", value, route.split(" ", 1)[1])
 
@@ -131,7 +133,8 @@ class TestNobodyEditsAFinalScreen:
         s = create_screen(client, h)
         give_consent(client, h, s["id"])
         assert client.post(f"/api/v1/screens/{s['id']}/finalise", headers=h).status_code == 200
-        assert client.patch(f"/api/v1/screens/{s['id']}/answers", json={"answers": {"phq9_1": 1}}, headers=h).status_code == 409
+        r = client.patch(f"/api/v1/screens/{s['id']}/answers", json={"answers": {"phq9_1": 1}}, headers=h)
+        assert r.status_code == 409
         body = {"screening": False, "share_with_health": False, "share_with_court": False, "capacity": "has_capacity"}
         assert client.put(f"/api/v1/screens/{s['id']}/consent", json=body, headers=h).status_code == 409
         assert client.post(f"/api/v1/screens/{s['id']}/finalise", headers=h).status_code == 409

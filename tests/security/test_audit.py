@@ -82,7 +82,9 @@ class TestCoverage:
     ) -> None:
         _, screen_id = _screen_with_history(client, session)
         session.rollback()
-        rows = session.scalars(select(AuditEntry).where(AuditEntry.record_id == screen_id).order_by(AuditEntry.id)).all()
+        rows = session.scalars(
+            select(AuditEntry).where(AuditEntry.record_id == screen_id).order_by(AuditEntry.id)
+        ).all()
         actions = [r.action for r in rows]
         assert actions == ["screen.create", "screen.consent.set", "screen.answers.update", "screen.answers.update",
                            "screen.read"]
