@@ -11,6 +11,7 @@ from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from screening import log_redaction
 from screening.config import Settings
 
 NAMING = {
@@ -67,6 +68,7 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 def make_engine(settings: Settings) -> Engine:
+    log_redaction.install()
     url = settings.sqlalchemy_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)

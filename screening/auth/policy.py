@@ -12,6 +12,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from screening.auth.models import Role
+from screening.screens.models import ScreenStatus
 
 
 class Permission(StrEnum):
@@ -65,7 +66,7 @@ def may_access_screen(role: str, user_suites: list[str], screen_suite: str) -> b
 
 def may_edit_screen(status: str) -> bool:
     """Nobody edits a final screen: it is the record a court report and a referral rest on."""
-    return status != "final"
+    return status != ScreenStatus.final
 
 
 def may_read_court_report(role: str, user_suites: list[str], screen_suite: str, share_with_court: bool) -> bool:

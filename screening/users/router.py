@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
+from screening.audit import service as audit
 from screening.auth import service as accounts
 from screening.auth.dependencies import CurrentUser, authorized
 from screening.auth.models import User
@@ -18,7 +19,10 @@ Admin = authorized(Permission.users_manage)
 @router.get("", response_model=list[UserRead])
 def list_users(session: SessionDep, admin: Admin) -> list[UserRead]:
     """Every account, by username."""
-    return service.list_users(session)
+    users = service.list_users(session)
+    # Staff accounts are personal data too: reading the list is on the record.
+    audit.record(session, admin.actor, "user.list", "user", None, {"count": len(users)})
+    return users
 
 
 @router.post("", response_model=UserRead, status_code=status.HTTP_201_CREATED)
