@@ -17,6 +17,7 @@ from screening.db import make_engine, make_session_factory
 from screening.errors import install_handlers
 from screening.exports.router import router as exports_router
 from screening.hardening import install_hardening
+from screening.fhir.router import router as fhir_router
 from screening.instruments.registry import load_registry
 from screening.instruments.router import router as instruments_router
 from screening.screens.router import router as screens_router
@@ -76,4 +77,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(users_router)
     app.include_router(exports_router)
+    app.include_router(fhir_router)
     return app

@@ -62,7 +62,7 @@ def users_add(
     username: str,
     role: Annotated[Role, typer.Option("--role", help="nurse, court, data_scientist, admin or commissioner.")],
     password: Annotated[str, typer.Option("--password", help="At least 12 characters.")],
-    suite: Annotated[list[str] | None, typer.Option("--suite", help="Custody suite (repeat for several); nurses need one.")] = None,
+    suite: Annotated[list[str] | None, typer.Option("--suite", help="Custody suite (repeatable); nurses need one.")] = None,
     full_name: Annotated[str, typer.Option("--full-name", help="Name shown on reports.")] = "",
 ) -> None:
     """Create a user account."""
@@ -149,6 +149,14 @@ def retention_purge(
         engine.dispose()
     verb = "would delete" if dry_run else "deleted"
     typer.echo(f"{verb} {result.screens} screens older than {days} days")
+
+
+@app.command("fhir-example")
+def fhir_example() -> None:
+    """Print the example FHIR Bundle shown in docs/fhir.md (made-up answers, pseudonymised)."""
+    from screening.fhir.example import example_bundle
+
+    print(example_bundle())
 
 
 if __name__ == "__main__":
