@@ -16,8 +16,8 @@ from screening.config import Settings
 from screening.db import make_engine, make_session_factory
 from screening.errors import install_handlers
 from screening.exports.router import router as exports_router
-from screening.hardening import install_hardening
 from screening.fhir.router import router as fhir_router
+from screening.hardening import install_hardening
 from screening.instruments.registry import load_registry
 from screening.instruments.router import router as instruments_router
 from screening.screens.router import router as screens_router
