@@ -2,17 +2,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 
 from screening.audit import service as audit
 from screening.audit.history import screen_history as load_history
 from screening.audit.schemas import ScreenHistory
-from screening.auth.dependencies import authorized
+from screening.auth.dependencies import Authorize
 from screening.auth.policy import Permission
+from screening.auth.schemas import Principal
 from screening.dependencies import SessionDep
 
 router = APIRouter(prefix="/api/v1/screens", tags=["audit"])
-Auditor = authorized(Permission.audit_read)
+Auditor = Annotated[Principal, Depends(Authorize(Permission.audit_read))]
 
 
 @router.get("/{screen_id}/history", response_model=ScreenHistory)

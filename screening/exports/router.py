@@ -2,18 +2,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
 from screening.audit import service as audit
-from screening.auth.dependencies import authorized
+from screening.auth.dependencies import Authorize
 from screening.auth.policy import Permission
+from screening.auth.schemas import Principal
 from screening.dependencies import RegistryDep, SessionDep, SettingsDep
 from screening.exports import service
 from screening.exports.service import ExportFormat
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
-DataScientist = authorized(Permission.exports_read)
+DataScientist = Annotated[Principal, Depends(Authorize(Permission.exports_read))]
 
 
 @router.get(

@@ -1,19 +1,21 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
 
 from screening.audit import service as audit
 from screening.auth import service as accounts
-from screening.auth.dependencies import CurrentUser, authorized
+from screening.auth.dependencies import Authorize, CurrentUser
 from screening.auth.models import User
 from screening.auth.policy import Permission
-from screening.auth.schemas import UserRead
+from screening.auth.schemas import Principal, UserRead
 from screening.dependencies import SessionDep
 from screening.users import service
 from screening.users.schemas import PasswordChange, UserCreate
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
-Admin = authorized(Permission.users_manage)
+Admin = Annotated[Principal, Depends(Authorize(Permission.users_manage))]
 
 
 @router.get("", response_model=list[UserRead])
