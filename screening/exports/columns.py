@@ -1,9 +1,8 @@
 """The columns of the pseudonymised training export, defined in one place.
 
-Each group names its columns and fills them from one `ExportRow`. To add columns (the model's outputs
-once the `assessments` table exists, practitioner decisions and referrals, confirmed needs as
-outcomes) add a group to `GROUPS`, and load what it needs in `service.load_batch`; the CSV header, the
-Parquet schema and the docs' column list all come from here.
+Each group names its columns and fills them from one `ExportRow`. To add columns, add a group to `GROUPS`
+(and, for another domain's table, a source in `linked.py`); the CSV header and the Parquet schema
+both come from here.
 
 What a column may carry: nothing that names or directly identifies a person (no custody record, name,
 date of birth, person reference, free text, exact date or user name). See docs/security.md.
@@ -22,7 +21,7 @@ from screening.instruments.registry import Registry
 from screening.instruments.schemas import ScoreResult
 from screening.screens.models import Screen
 
-Value = int | str | None
+Value = int | float | str | None
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ def _answer(value: Any) -> Value:
 @dataclass(frozen=True)
 class Column:
     name: str
-    kind: str  # "str" or "int": the Parquet type; CSV writes both as text, None as blank
+    kind: str  # "str", "int" or "float": the Parquet type; CSV writes all as text, None as blank
     get: Callable[[ExportRow], Value]
 
 
@@ -120,20 +119,24 @@ def _score_columns(registry: Registry) -> list[Column]:
 
 
 OUTCOMES = ("outcome_mental_health", "outcome_learning_disability", "outcome_substance_misuse")
+DECISIONS = ("override_mental_health", "override_learning_disability", "override_substance_misuse", "referrals")
+MODEL = ("model_version", "model_mental_health_probability", "model_learning_disability_probability",
+         "model_substance_misuse_probability")
 
 
-def _outcome_columns(_: Registry) -> list[Column]:
-    # The practitioner's confirmed needs (1 = confirmed, 0 = ruled out). Blank until the assessment
-    # records that hold them exist on main: the columns are kept so the training pipeline's reader does
-    # not change when they fill in.
+def _linked_columns(_: Registry) -> list[Column]:
+    # From the model's assessments and the practitioner's decisions (exports/linked.py). Outcomes are
+    # the practitioner's confirmed needs (1 = confirmed, 0 = ruled out); blank where no decision was
+    # recorded or the domain is not deployed, so the training pipeline's reader never changes.
     def getter(name: str) -> Callable[[ExportRow], Value]:
         return lambda r: r.extra.get(name)
 
-    return [Column(name, "int", getter(name)) for name in OUTCOMES]
+    return ([Column(n, "str" if n == "model_version" else "float", getter(n)) for n in MODEL]
+            + [Column(n, "int", getter(n)) for n in DECISIONS + OUTCOMES])
 
 
 GROUPS: list[Callable[[Registry], list[Column]]] = [
-    _identity_columns, _answer_columns, _score_columns, _outcome_columns,
+    _identity_columns, _answer_columns, _score_columns, _linked_columns,
 ]
 
 

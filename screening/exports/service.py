@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from screening.exports import linked
 from screening.exports.columns import Column, ExportRow, columns, derive_export_key
 from screening.instruments.registry import Registry
 from screening.instruments.service import complete_scores
@@ -55,9 +56,11 @@ def _batches(factory: sessionmaker[Session], registry: Registry, person_key: str
             answers: dict[str, dict[str, Any]] = {s.id: {} for s in screens}
             for a in session.scalars(select(Answer).where(Answer.screen_id.in_(list(answers)))):
                 answers[a.screen_id][a.item_id] = a.value
+            extra = linked.load(session.connection(), list(answers))
             yield [
                 ExportRow(screen=s, answers=answers[s.id],
-                          scores={r.instrument_id: r for r in complete_scores(registry, answers[s.id])}, export_key=key)
+                          scores={r.instrument_id: r for r in complete_scores(registry, answers[s.id])},
+                          export_key=key, extra=extra[s.id])
                 for s in screens
             ]
             last = screens[-1].id
@@ -80,7 +83,8 @@ def _csv(cols: list[Column], batches: Iterator[list[ExportRow]]) -> Iterator[byt
 
 
 def _arrow_schema(cols: list[Column]) -> pa.Schema:
-    return pa.schema([pa.field(c.name, pa.int64() if c.kind == "int" else pa.string()) for c in cols])
+    types = {"int": pa.int64(), "float": pa.float64(), "str": pa.string()}
+    return pa.schema([pa.field(c.name, types[c.kind]) for c in cols])
 
 
 def _parquet(cols: list[Column], batches: Iterator[list[ExportRow]]) -> Iterator[bytes]:

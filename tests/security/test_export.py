@@ -9,11 +9,12 @@ from typing import Any
 
 import pyarrow.parquet as pq
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Boolean, Column, Engine, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.orm import Session
 
 from screening.audit.models import AuditEntry
 from screening.auth.models import Role
+from screening.exports import linked
 from screening.exports import service as export_service
 from screening.exports.columns import FORBIDDEN_COLUMNS, OUTCOMES, age_band
 from screening.instruments.registry import load_registry
@@ -139,3 +140,54 @@ def test_rows_are_streamed_batch_by_batch(client: TestClient, session: Session, 
     parts = list(chunks)
     assert len(parts) == 3  # one chunk per batch, header riding with the first
     assert b"".join(parts).count(b"\n") == 4
+
+
+class TestLinkedDomains:
+    """Model outputs and practitioner decisions join the export once those domains' tables exist."""
+
+    def test_latest_need_decision_is_the_outcome(self) -> None:
+        rows = [{"id": 1, "screen_id": "a", "domain": "mental_health", "need": False, "proposed": True},
+                {"id": 2, "screen_id": "a", "domain": "mental_health", "need": True, "proposed": True},
+                {"id": 3, "screen_id": "a", "domain": "housing", "need": True, "proposed": False},
+                {"id": 4, "screen_id": "b", "domain": "substance_misuse", "need": False, "proposed": True}]
+        out = linked.need_columns(rows)
+        assert out["a"] == {"outcome_mental_health": 1, "override_mental_health": 0}
+        assert out["b"] == {"outcome_substance_misuse": 0, "override_substance_misuse": 1}
+
+    def test_latest_assessment_gives_model_columns(self) -> None:
+        rows = [{"id": 1, "screen_id": "a", "model_version": "v1", "result": {"mental_health": {"probability": 0.2}}},
+                {"id": 2, "screen_id": "a", "model_version": "v2", "result": {"mental_health": {"probability": 0.7}}}]
+        out = linked.assessment_columns(rows)["a"]
+        assert out["model_version"] == "v2"
+        assert out["model_mental_health_probability"] == 0.7
+        assert out["model_learning_disability_probability"] is None
+
+    def test_a_deployed_decisions_table_fills_the_outcome_columns(
+        self, client: TestClient, session: Session, engine: Engine, monkeypatch: Any
+    ) -> None:
+        h = headers_for(client, make_user(session))
+        s = _final(client, h, {"phq9_1": 1})
+        other = _final(client, h, {"phq9_1": 2})
+        # A stand-in for the routes domain's table, under a name of its own so it never meets the real one.
+        meta = MetaData()
+        table = Table("export_test_need_decisions", meta, Column("id", Integer, primary_key=True),
+                      Column("screen_id", String(36)), Column("domain", String(64)), Column("need", Boolean),
+                      Column("proposed", Boolean), Column("note", Text))
+        meta.create_all(engine)
+        try:
+            with engine.begin() as conn:
+                conn.execute(table.insert(), [
+                    {"screen_id": s["id"], "domain": "learning_disability", "need": True, "proposed": False,
+                     "note": "FREE TEXT NEVER EXPORTED"}])
+            sources = [("export_test_need_decisions", {"id", "screen_id", "domain", "need", "proposed"},
+                        linked.need_columns)]
+            monkeypatch.setattr(linked, "SOURCES", sources)
+            r = client.get(URL, headers=headers_for(client, make_user(session, Role.data_scientist)))
+        finally:
+            meta.drop_all(engine)
+        assert "FREE TEXT" not in r.text
+        rows = {row["phq9_1"]: row for row in _csv_rows(r.text)}
+        assert (rows["1"]["outcome_learning_disability"], rows["1"]["override_learning_disability"]) == ("1", "1")
+        assert rows["1"]["outcome_mental_health"] == ""
+        assert rows["2"]["outcome_learning_disability"] == ""
+        assert other["id"] not in r.text
