@@ -75,6 +75,6 @@ def load(conn: Connection, screen_ids: list[str]) -> dict[str, dict[str, Any]]:
         if table is None:
             continue
         rows = conn.execute(select(*(table.c[c] for c in sorted(needs))).where(table.c.screen_id.in_(screen_ids)))
-        for sid, cols in to_columns(list(rows.mappings())).items():
+        for sid, cols in to_columns([dict(m) for m in rows.mappings()]).items():
             extra[sid].update(cols)
     return extra
