@@ -24,13 +24,11 @@ class Permission(StrEnum):
     audit_read = "audit:read"
     # Pseudonymised rows only: no custody record, name, date of birth or free text.
     exports_read = "exports:read"
-    model_metrics_read = "models:metrics:read"
     models_manage = "models:manage"
     rules_manage = "rules:manage"
     retention_manage = "retention:manage"
     # Court information reports: the record-level rule `may_read_court_report` adds the consent check.
-    court_reports_read = "court_reports:read"
-    court_reports_write = "court_reports:write"
+    court_report_read = "court_report:read"
 
 
 POLICY: dict[Permission, frozenset[Role]] = {
@@ -43,13 +41,11 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.users_manage: frozenset({Role.admin}),
     Permission.audit_read: frozenset({Role.admin}),
     Permission.exports_read: frozenset({Role.data_scientist}),
-    Permission.model_metrics_read: frozenset({Role.data_scientist, Role.admin}),
     Permission.models_manage: frozenset({Role.admin}),
     Permission.rules_manage: frozenset({Role.admin}),
     Permission.retention_manage: frozenset({Role.admin}),
-    # The nurse writes the report and may read it back; the court reads it only where consent allows.
-    Permission.court_reports_read: frozenset({Role.nurse, Role.court}),
-    Permission.court_reports_write: frozenset({Role.nurse}),
+    # The court reads only the report, and only when consent allows (checked per record).
+    Permission.court_report_read: frozenset({Role.nurse, Role.court}),
 }
 
 
@@ -69,15 +65,16 @@ def may_edit_screen(status: str) -> bool:
     return status != ScreenStatus.final
 
 
-def may_read_court_report(role: str, user_suites: list[str], screen_suite: str, share_with_court: bool) -> bool:
-    """Record-level rule for court reports.
+def may_read_court_report(
+    role: str, user_suites: list[str], screen_suite: str, share_with_court: bool = True
+) -> bool:
+    """Record-level rule for the court report.
 
-    A court user reads a report only if the person's latest consent allows sharing with police, CPS and
-    the court (NHS England L&D; MDU guidance). A nurse of the screen's suite may read it regardless, to
-    check what would be shared.
+    A court user (courts serve many suites, so not tied to one) reads a report only if the person's
+    latest consent allows sharing with police, CPS and the court (NHS England L&D; MDU guidance); a
+    caller that checks consent separately may leave `share_with_court` at its default. A nurse of the
+    screen's suite may read it regardless, to check what would be shared.
     """
     if role == Role.court:
         return share_with_court
-    if role == Role.nurse:
-        return screen_suite in user_suites
-    return False
+    return may_access_screen(role, user_suites, screen_suite)
