@@ -57,14 +57,18 @@ def _batches(factory: sessionmaker[Session], registry: Registry, person_key: str
             for a in session.scalars(select(Answer).where(Answer.screen_id.in_(list(answers)))):
                 answers[a.screen_id][a.item_id] = a.value
             extra = linked.load(session.connection(), list(answers))
+            last = screens[-1].id
+            # End the read before handing the batch over: on SQLite every transaction holds the write
+            # lock (BEGIN IMMEDIATE), and a slow download must not keep nurses from saving answers.
+            # Expunged first, so the loaded rows stay readable after the transaction ends.
+            session.expunge_all()
+            session.rollback()
             yield [
                 ExportRow(screen=s, answers=answers[s.id],
                           scores={r.instrument_id: r for r in complete_scores(registry, answers[s.id])},
                           export_key=key, extra=extra[s.id])
                 for s in screens
             ]
-            last = screens[-1].id
-            session.expunge_all()
 
 
 def _csv(cols: list[Column], batches: Iterator[list[ExportRow]]) -> Iterator[bytes]:

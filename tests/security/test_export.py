@@ -191,3 +191,21 @@ class TestLinkedDomains:
         assert rows["1"]["outcome_mental_health"] == ""
         assert rows["2"]["outcome_learning_disability"] == ""
         assert other["id"] not in r.text
+
+
+def test_a_paused_download_does_not_block_nurses(client: TestClient, session: Session, monkeypatch: Any) -> None:
+    h = headers_for(client, make_user(session))
+    for _ in range(2):
+        _final(client, h, {"phq9_1": 1})
+    draft = create_screen(client, h)
+    give_consent(client, h, draft["id"])
+    monkeypatch.setattr(export_service, "BATCH", 1)
+    chunks = export_service.stream(export_service.ExportFormat.csv, client.app.state.session_factory,  # type: ignore[attr-defined]
+                                   load_registry(), "key")
+    next(chunks)  # the client has read one batch and stalls
+    try:
+        r = client.patch(f"/api/v1/screens/{draft['id']}/answers", json={"answers": {"phq9_1": 3}}, headers=h)
+        assert r.status_code == 200, r.text
+    finally:
+        rest = list(chunks)
+    assert len(rest) == 1
