@@ -29,6 +29,7 @@ class Permission(StrEnum):
     retention_manage = "retention:manage"
     # Court information reports: the record-level rule `may_read_court_report` adds the consent check.
     court_report_read = "court_report:read"
+    models_read = "models:read"
 
 
 POLICY: dict[Permission, frozenset[Role]] = {
@@ -46,6 +47,9 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.retention_manage: frozenset({Role.admin}),
     # The court reads only the report, and only when consent allows (checked per record).
     Permission.court_report_read: frozenset({Role.nurse, Role.court}),
+    # Model versions and their held-out figures hold no personal data; the people who train, promote
+    # and commission the model, and nurses who see its version on every assessment, may read them.
+    Permission.models_read: frozenset(Role),
 }
 
 
