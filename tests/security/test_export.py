@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Boolean, Column, Engine, Integer, MetaData, String, Table, Text, select
 from sqlalchemy.orm import Session
@@ -209,3 +210,19 @@ def test_a_paused_download_does_not_block_nurses(client: TestClient, session: Se
     finally:
         rest = list(chunks)
     assert len(rest) == 1
+
+
+def test_model_assessments_appear_in_the_export(client: TestClient, session: Session) -> None:
+    h = headers_for(client, make_user(session))
+    s = create_screen(client, h)
+    give_consent(client, h, s["id"])
+    answer(client, h, s["id"], PHQ9)
+    assessed = client.get(f"/api/v1/screens/{s['id']}/assessment", headers=h)
+    assert assessed.status_code == 200, assessed.text
+    assert client.post(f"/api/v1/screens/{s['id']}/finalise", headers=h).status_code == 200
+    r = client.get(URL, headers=headers_for(client, make_user(session, Role.data_scientist)))
+    row = _csv_rows(r.text)[0]
+    body = assessed.json()
+    assert row["model_version"] == body["model"]["version"]
+    for domain in ("mental_health", "learning_disability", "substance_misuse"):
+        assert float(row[f"model_{domain}_probability"]) == pytest.approx(body["domains"][domain]["probability"])
