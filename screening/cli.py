@@ -79,6 +79,13 @@ def users_add(
         engine.dispose()
 
 
+@app.command("fhir-example")
+def fhir_example() -> None:
+    """Print the example FHIR Bundle shown in docs/fhir.md (made-up answers, pseudonymised)."""
+    from screening.fhir.example import example_bundle
+
+    print(example_bundle())
+
 @models_app.command("promote")
 def models_promote(
     path: Annotated[Path, typer.Argument(help="Artifact folder written by `python -m training train`.")],
