@@ -52,10 +52,10 @@ def person_id(row: ExportRow) -> str:
     return _keyed(row.export_key, f"person:{s.person_hash}" if s.person_hash else f"screen:{s.id}")
 
 
-# Transition to Adulthood Alliance: 18-25 year olds fall between youth and adult services, so they are
-# a band of their own; above that, ten-year bands; 66+ together (few in custody).
-AGE_BANDS: list[tuple[int, str]] = [(18, "under 18"), (26, "18-25"), (36, "26-35"), (46, "36-45"), (56, "46-55"),
-                                    (66, "56-65")]
+# The service's reporting bands, the same as the training pipeline's fairness audit
+# (training/data.py `age_band`): 18-25 is a band of its own because young adults fall between youth and
+# adult services (Transition to Adulthood Alliance); wide bands above keep rows hard to single out.
+AGE_BANDS: list[tuple[int, str]] = [(18, "under 18"), (26, "18-25"), (41, "26-40"), (56, "41-55")]
 
 
 def age_band(dob: date, on: date) -> str:
@@ -63,7 +63,7 @@ def age_band(dob: date, on: date) -> str:
     for upper, label in AGE_BANDS:
         if age < upper:
             return label
-    return "66+"
+    return "56+"
 
 
 def _answer(value: Any) -> Value:

@@ -226,3 +226,14 @@ def test_model_assessments_appear_in_the_export(client: TestClient, session: Ses
     assert row["model_version"] == body["model"]["version"]
     for domain in ("mental_health", "learning_disability", "substance_misuse"):
         assert float(row[f"model_{domain}_probability"]) == pytest.approx(body["domains"][domain]["probability"])
+
+
+@pytest.mark.parametrize(("dob", "age", "band"), [
+    ("2009-01-02", 16, "under 18"), ("2008-01-01", 18, "18-25"), ("2000-01-02", 25, "18-25"),
+    ("2000-01-01", 26, "26-40"), ("1985-01-02", 40, "26-40"), ("1985-01-01", 41, "41-55"), ("1970-01-01", 56, "56+"),
+])
+def test_age_bands_match_the_training_pipeline(dob: str, age: int, band: str) -> None:
+    from training.data import age_band as pipeline_band
+
+    assert age_band(date.fromisoformat(dob), date(2026, 1, 1)) == band
+    assert pipeline_band(float(age)) == band
