@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -237,3 +238,18 @@ def test_age_bands_match_the_training_pipeline(dob: str, age: int, band: str) ->
 
     assert age_band(date.fromisoformat(dob), date(2026, 1, 1)) == band
     assert pipeline_band(float(age)) == band
+
+
+# pandas warns that adding `age` to a wide Parquet frame is slow; harmless at export sizes.
+@pytest.mark.filterwarnings("ignore::pandas.errors.PerformanceWarning")
+def test_the_training_pipeline_reads_the_export(client: TestClient, session: Session, tmp_path: Path) -> None:
+    from training.data import load_export
+
+    _population(client, session)
+    h = headers_for(client, make_user(session, Role.data_scientist))
+    for fmt in ("csv", "parquet"):
+        path = tmp_path / f"training-data.{fmt}"
+        path.write_bytes(client.get(URL, params={"format": fmt}, headers=h).content)
+        df = load_export(path)  # raises DataError on a missing column or an unreadable age band
+        assert len(df) == 3
+        assert df["age"].notna().all()
