@@ -20,17 +20,9 @@ from screening.web.pages import PAGES, STATIC_DIR, STATIC_TYPES, TEMPLATES_DIR, 
 # Autoescaping on for every template, whatever its file name.
 templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True))
 
-# The pages run only the service's own scripts; report previews are shown in a sandboxed frame.
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-        "frame-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    # Always revalidated: the service worker, not the HTTP cache, keeps the offline copy.
-    "Cache-Control": "no-cache",
-}
+# Security headers (CSP, framing, referrer) come from screening/hardening.py for every answer. Pages are
+# always revalidated: the service worker, not the HTTP cache, keeps the offline copy.
+PAGE_HEADERS = {"Cache-Control": "no-cache"}
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
@@ -40,7 +32,7 @@ def _render(request: Request, page: Page, status_code: int = 200) -> HTMLRespons
         request, page.template, {"page": page, "pages": PAGES, "shell_version": shell_version()},
         status_code=status_code,
     )
-    response.headers.update(SECURITY_HEADERS)
+    response.headers.update(PAGE_HEADERS)
     return response
 
 
@@ -57,7 +49,7 @@ def service_worker() -> Response:
     shell += [f"/app/static/{name}?v={shell_version()}" for name in static_files()]
     source = (STATIC_DIR / "sw.js").read_text(encoding="utf-8")
     source = source.replace("__SHELL_VERSION__", shell_version()).replace('"__SHELL_URLS__"', json.dumps(shell))
-    return Response(source, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+    return Response(source, media_type="text/javascript", headers=PAGE_HEADERS)
 
 
 @router.get("/static/{name}")
@@ -66,8 +58,7 @@ def static(name: str) -> Response:
     if name not in static_files():
         raise NotFound("No such file.")
     path = STATIC_DIR / name
-    return Response(path.read_bytes(), media_type=STATIC_TYPES[path.suffix],
-                    headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+    return Response(path.read_bytes(), media_type=STATIC_TYPES[path.suffix], headers=PAGE_HEADERS)
 
 
 @router.get("/{name:path}", response_class=HTMLResponse)

@@ -357,14 +357,29 @@ const LD = (() => {
     if (c) c.textContent = `Custody record ${screen.custody_record} · age ${screen.age} · ${screen.custody_suite}`;
   }
 
-  // ---------- court report: preview in a sandboxed frame, PDF download ----------
-  // The report is fetched with the bearer token, so it is shown from a blob; the frame runs no scripts.
+  // ---------- court report: preview in the page, PDF download ----------
+  // The report is fetched with the bearer token, so it cannot be a frame's src; the service's CSP also
+  // forbids blob frames and inline styles. Its body is parsed inertly and imported without scripts,
+  // styles, frames or event attributes, and shown with the app's own report styles.
+  function reportPreview(html) {
+    const doc = new DOMParser().parseFromString(html, "text/html");
+    doc.querySelectorAll("script, style, link, meta, iframe, frame, object, embed, form, base").forEach((n) => n.remove());
+    doc.querySelectorAll("*").forEach((n) => {
+      for (const a of [...n.attributes]) {
+        const v = a.value.trim().toLowerCase();
+        if (a.name.startsWith("on") || a.name === "style" || v.startsWith("javascript:")) n.removeAttribute(a.name);
+      }
+    });
+    const preview = el("article", { class: "report-preview", "aria-label": "Court information report preview" });
+    preview.append(...[...doc.body.childNodes].map((n) => document.importNode(n, true)));
+    return preview;
+  }
+
   async function showReport(screenId, container, downloadButton, name) {
     const base = `/api/v1/screens/${encodeURIComponent(screenId)}/court-report`;
     try {
       const html = await (await api("GET", base, { raw: true, headers: { Accept: "text/html" } })).text();
-      const url = URL.createObjectURL(new Blob([html], { type: "text/html" }));
-      container.replaceChildren(el("iframe", { src: url, sandbox: "", class: "report-frame", title: "Court information report preview" }));
+      container.replaceChildren(reportPreview(html));
       downloadButton.hidden = false;
       downloadButton.onclick = async () => {
         try {

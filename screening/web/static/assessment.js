@@ -78,6 +78,14 @@ document.addEventListener("DOMContentLoaded", async () => {
       : err instanceof LD.OfflineError ? "Offline: the model's result needs a connection." : "The model's result could not be loaded: " + err.message }));
   }
 
+  // Set through the CSSOM: the service's CSP allows no inline style attributes.
+  function barFill(up, w) {
+    const fill = el("span", { class: "bar__fill" });
+    fill.style.left = up ? "50%" : `${50 - w}%`;
+    fill.style.width = `${w}%`;
+    return fill;
+  }
+
   function domainCard(domain, d) {
     const top = d.contributions.slice(0, 8);
     const max = Math.max(1e-9, ...top.map((c) => Math.abs(c.contribution)));
@@ -95,8 +103,7 @@ document.addEventListener("DOMContentLoaded", async () => {
           const w = Math.max(2, Math.round((50 * Math.abs(c.contribution)) / max));
           return el("li", { class: "bar " + (up ? "bar--up" : "bar--down") },
             el("span", { class: "bar__label" }, c.label || c.feature, c.value ? el("span", { class: "bar__value", text: ": " + c.value }) : null),
-            el("span", { class: "bar__track", "aria-hidden": "true" },
-              el("span", { class: "bar__fill", style: up ? `left:50%;width:${w}%` : `left:${50 - w}%;width:${w}%` })),
+            el("span", { class: "bar__track", "aria-hidden": "true" }, barFill(up, w)),
             el("span", { class: "bar__dir", text: up ? "▲ raises" : "▼ lowers" }));
         })) : el("p", { text: "No answers moved this result." }),
       d.missing && d.missing.length ? el("p", { class: "hint", text: `Not yet answered: ${d.missing.length} ${d.missing.length === 1 ? "item" : "items"}.` }) : null);
