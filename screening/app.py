@@ -16,6 +16,9 @@ from screening.db import make_engine, make_session_factory
 from screening.errors import install_handlers
 from screening.instruments.registry import load_registry
 from screening.instruments.router import router as instruments_router
+from screening.reports.router import router as reports_router
+from screening.routes.router import router as routes_router
+from screening.routes.rulebook import load_rulebook
 from screening.screens.router import router as screens_router
 
 try:
@@ -45,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         app.state.registry = load_registry(settings.instruments_dir)
+        app.state.rulebook = load_rulebook(app.state.registry, settings.routes_dir)
         try:
             yield
         finally:
@@ -68,4 +72,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(instruments_router)
     app.include_router(screens_router)
+    app.include_router(routes_router)
+    app.include_router(reports_router)
     return app

@@ -17,6 +17,10 @@ class Permission(StrEnum):
     screens_read = "screens:read"
     screens_write = "screens:write"
     users_manage = "users:manage"
+    routes_read = "routes:read"
+    routes_decide = "routes:decide"
+    referrals_write = "referrals:write"
+    court_report_read = "court_report:read"
 
 
 POLICY: dict[Permission, frozenset[Role]] = {
@@ -25,6 +29,12 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.screens_read: frozenset({Role.nurse}),
     Permission.screens_write: frozenset({Role.nurse}),
     Permission.users_manage: frozenset({Role.admin}),
+    # Routes, needs and referrals are clinical decisions: the nurse's alone (issue 4).
+    Permission.routes_read: frozenset({Role.nurse}),
+    Permission.routes_decide: frozenset({Role.nurse}),
+    Permission.referrals_write: frozenset({Role.nurse}),
+    # The court reads only the report, and only when consent allows (checked per record).
+    Permission.court_report_read: frozenset({Role.nurse, Role.court}),
 }
 
 
@@ -37,3 +47,11 @@ def may_access_screen(role: str, user_suites: list[str], screen_suite: str) -> b
     if role == Role.nurse:
         return screen_suite in user_suites
     return False
+
+
+def may_read_court_report(role: str, user_suites: list[str], screen_suite: str) -> bool:
+    """Record-level rule for the court report: nurses of the suite (to check it); the court, for any suite.
+
+    Courts serve many custody suites, so a court user is not tied to one; consent is checked on top.
+    """
+    return role == Role.court or may_access_screen(role, user_suites, screen_suite)
