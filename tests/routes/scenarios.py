@@ -12,10 +12,8 @@ from typing import Any
 
 
 def born_years_ago(years: int) -> str:
-    today = date.today()
-    # 1 January avoids 29 February and keeps the age exact on every day of the year but 1 January.
-    return date(today.year - years - 1, 12, 31).isoformat() if (today.month, today.day) != (12, 31) else \
-        date(today.year - years, 1, 1).isoformat()
+    """A date of birth that makes the person exactly `years` old today (their birthday was 1 January)."""
+    return date(date.today().year - years, 1, 1).isoformat()
 
 
 NONE_BJMHS = {f"bjmhs_{i}": False for i in range(1, 9)}
@@ -101,3 +99,34 @@ NOTHING_FOUND = Scenario(
 )
 
 ALL = [ACUTE_SUICIDAL_CRISIS, LEARNING_DISABILITY, OPIATE_WITHDRAWAL, HOMELESS_YOUNG_ADULT, NOTHING_FOUND]
+
+
+def open_screen(client: Any, headers: dict[str, str], scenario: Scenario, *, share_with_health: bool = True,
+                share_with_court: bool = True) -> str:
+    """A draft screen with the scenario's answers and consent recorded; returns its id."""
+    from tests.factories import answer, create_screen, give_consent
+
+    screen = create_screen(client, headers, date_of_birth=born_years_ago(scenario.age), sex=scenario.sex)
+    give_consent(client, headers, screen["id"], share_with_health=share_with_health, share_with_court=share_with_court)
+    answer(client, headers, screen["id"], scenario.answers)
+    return str(screen["id"])
+
+
+def decide_everything(client: Any, headers: dict[str, str], screen_id: str) -> list[dict[str, Any]]:
+    """The nurse accepts every proposed route and confirms every proposed need, as after a normal review."""
+    recs = client.get(f"/api/v1/screens/{screen_id}/recommendations", headers=headers).json()
+    for rec in recs:
+        r = client.post(f"/api/v1/screens/{screen_id}/recommendations/{rec['route']}/decision",
+                        json={"decision": "accept"}, headers=headers)
+        assert r.status_code == 200, r.text
+    needs = client.get(f"/api/v1/screens/{screen_id}/assessment", headers=headers).json()["needs"]
+    for need in needs:
+        if need["proposed"]:
+            r = client.put(f"/api/v1/screens/{screen_id}/needs/{need['domain']}", json={"need": True}, headers=headers)
+            assert r.status_code == 200, r.text
+    return list(recs)
+
+
+def finalise(client: Any, headers: dict[str, str], screen_id: str) -> None:
+    r = client.post(f"/api/v1/screens/{screen_id}/finalise", headers=headers)
+    assert r.status_code == 200, r.text
