@@ -108,13 +108,10 @@ def build_view(session: Session, registry: Registry, book: Rulebook, screen: Scr
     not_known = ["This is a screen, not a full assessment or a diagnosis. A full assessment may find more."]
     if not health:
         not_known.append("The person did not agree to share health information. Any health needs are left out.")
-    undecided = [n.title.lower() for d, n in book.rules.needs.items()
-                 if d not in needs_decided and (health or not n.health)]
-    if undecided:
-        not_known.append(f"The nurse did not check these areas: {', '.join(undecided)}.")
-    pending = [v.title for v in referral_views if v.status.startswith("Referral made")]
+    not_known.append("Only needs and referrals the nurse checked are in this report.")
+    pending = [v.service or v.title for v in referral_views if v.status.startswith("Referral made")]
     if pending:
-        not_known.append("We do not yet know if they went to: " + ", ".join(pending).lower() + ".")
+        not_known.append("We do not yet know if they went to: " + "; ".join(pending) + ".")
 
     lines = ["They agreed to share this report with the police, the prosecutor and the court."]
     lines.append("They agreed to share health information with health services." if health else
