@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,6 +14,9 @@ from screening.dependencies import SessionDep
 from screening.errors import Forbidden, NotFound
 from screening.routes.rulebook import Rulebook
 from screening.screens.models import Screen
+from screening.screens.service import age_on, answer_values
+
+log = logging.getLogger("screening.routes")
 
 RoutesReader = Annotated[Principal, Depends(Authorize(Permission.routes_read))]
 RoutesDecider = Annotated[Principal, Depends(Authorize(Permission.routes_decide))]
@@ -54,13 +58,24 @@ DecidableScreen = Annotated[Screen, Depends(decidable_screen)]
 ReferralScreen = Annotated[Screen, Depends(referral_screen)]
 
 
-def model_needs(screen: RoutesScreen) -> dict[str, bool]:
-    """The model's `needs_assessment` per domain for this screen.
+def model_needs(request: Request, screen: RoutesScreen, session: SessionDep) -> dict[str, bool]:
+    """The model's `needs_assessment` per domain for this screen; empty when no model is loaded.
 
-    Empty until the model bundle (branch `model`) is merged: rules with `model_need` conditions then
-    simply do not fire, and every response says `model_used: false`.
+    The model bundle (branch `model`) is read from `app.state.model` and offers
+    `assess(answers, age=, sex=) -> {domain: DomainAssessment}`. The model sits on top of the
+    instrument rules, never in place of them: if it is absent or fails, the rules still run without
+    it and responses say `model_used: false`.
     """
-    return {}
+    assess = getattr(getattr(request.app.state, "model", None), "assess", None)
+    if not callable(assess):
+        return {}
+    answers = answer_values(session, screen.id)
+    try:
+        result = assess(answers, age=age_on(screen.date_of_birth, screen.created_at.date()), sex=screen.sex)
+        return {domain: bool(a.needs_assessment) for domain, a in result.items()}
+    except Exception as exc:  # noqa: BLE001 - a model fault must not stop the rules; logged by type only
+        log.warning("model assessment failed for route rules: %s", type(exc).__name__)
+        return {}
 
 
 ModelNeedsDep = Annotated[dict[str, bool], Depends(model_needs)]

@@ -70,7 +70,7 @@ def facts_for(session: Session, registry: Registry, screen: Screen, model_needs:
 
 
 def _reasons(evidence: tuple[Evidence, ...] | list[Evidence]) -> list[Reason]:
-    return [Reason(source=e.source, ref=e.ref, text=e.text) for e in evidence]  # type: ignore[arg-type]
+    return [Reason(source=e.source, ref=e.ref, text=e.text) for e in evidence]
 
 
 def route_decisions(session: Session, screen_id: str) -> dict[str, RouteDecision]:
@@ -100,7 +100,7 @@ def _recommendations(
         d = decisions.get(route)
         if d is None:
             return None
-        return DecisionRead(decision=Decision(d.decision), reason_code=d.reason_code,  # type: ignore[arg-type]
+        return DecisionRead(decision=Decision(d.decision), reason_code=d.reason_code,
                             note=d.note, decided_by=names.get(d.decided_by_id, "unknown"), decided_at=d.decided_at)
 
     out = [
@@ -223,7 +223,7 @@ def _needs(
         out.append(NeedRead(
             domain=domain, title=definition.title, proposed=is_proposed, reasons=_reasons(evidence),
             need=d.need if d else None, overridden=d is not None and d.need != is_proposed,
-            reason_code=d.reason_code if d else None, note=d.note if d else None,  # type: ignore[arg-type]
+            reason_code=d.reason_code if d else None, note=d.note if d else None,
             decided_by=names.get(d.decided_by_id, "unknown") if d else None, decided_at=d.decided_at if d else None,
         ))
     return out
