@@ -15,6 +15,7 @@ import io
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -49,14 +50,16 @@ def main() -> None:
             screen_id = open_screen(client, headers, scenario)
             decide_everything(client, headers, screen_id)
             finalise(client, headers, screen_id)
+            started = time.perf_counter()
             r = client.get(f"/api/v1/screens/{screen_id}/court-report?format=pdf", headers=headers)
+            elapsed_ms = (time.perf_counter() - started) * 1000
             r.raise_for_status()
             pdf = out / (scenario.name.replace(" ", "-") + ".pdf")
             pdf.write_bytes(r.content)
             reader = PdfReader(io.BytesIO(r.content))
             text = "\n".join(p.extract_text() for p in reader.pages)
             print(f"{scenario.name}: {len(reader.pages)} page(s), Flesch reading ease "
-                  f"{flesch_reading_ease(text):.0f}, {pdf}")
+                  f"{flesch_reading_ease(text):.0f}, served in {elapsed_ms:.0f} ms, {pdf}")
             if args.png and scenario is LEARNING_DISABILITY:
                 prefix = work / "page"
                 subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", str(pdf),  # noqa: S603, S607
