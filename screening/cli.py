@@ -59,7 +59,7 @@ def users_add(
     username: str,
     role: Annotated[Role, typer.Option("--role", help="nurse, court, data_scientist, admin or commissioner.")],
     password: Annotated[str, typer.Option("--password", help="At least 12 characters.")],
-    suite: Annotated[list[str] | None, typer.Option("--suite", help="Custody suite (repeat for several); nurses need one.")] = None,
+    suite: Annotated[list[str] | None, typer.Option("--suite", help="Custody suite (repeatable); nurses need one.")] = None,
     full_name: Annotated[str, typer.Option("--full-name", help="Name shown on reports.")] = "",
 ) -> None:
     """Create a user account."""
@@ -94,6 +94,14 @@ def routes_check() -> None:
           f"{len(book.rules.rules)} rules, {len(book.rules.routes)} routes, {len(book.rules.needs)} need domains")
     print(f"directory {book.directory_version} sha256 {book.directory_sha256}: "
           f"{sum(len(v) for v in book.directory.services.values())} services")
+
+
+@app.command("fhir-example")
+def fhir_example() -> None:
+    """Print the example FHIR Bundle shown in docs/fhir.md (made-up answers, pseudonymised)."""
+    from screening.fhir.example import example_bundle
+
+    print(example_bundle())
 
 
 if __name__ == "__main__":
