@@ -156,6 +156,17 @@ class TestCourtReportContent:
         assert "they have nowhere safe to live" in flat
         assert "A rehabilitation activity requirement" in flat
 
+    def test_appropriate_adult_is_stated_without_the_health_reason(self, client: TestClient, session: Session) -> None:
+        h = headers_for(client, make_user(session))
+        sid = final_screen(client, h, LEARNING_DISABILITY, share_with_health=False)
+        court = headers_for(client, make_user(session, Role.court))
+        flat = " ".join(pdf_text(client.get(report_url(sid, "pdf"), headers=court).content).split())
+        assert "An appropriate adult was asked for in custody." in flat
+        for withheld in ("learning disability", "Learning disability", "special school", "autism", "read forms",
+                         "intermediary", "learning disability team"):
+            assert withheld not in flat, withheld
+        assert "No referrals were made." in flat
+
     def test_the_same_screen_shares_health_when_the_person_agreed(self, client: TestClient, session: Session) -> None:
         h = headers_for(client, make_user(session))
         sid = final_screen(client, h, HOMELESS_YOUNG_ADULT)

@@ -184,6 +184,11 @@ class TestDecideRoute:
         assert session.scalars(select(Referral)).all() == []
         assert [d.decision for d in session.scalars(select(RouteDecision).order_by(RouteDecision.id))] == [
             "accept", "decline"]
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "route.decide")
+                                  .order_by(AuditEntry.id)).all()
+        assert [(e.record_id, e.detail["decision"], e.detail["reason_code"]) for e in entries] == [
+            (sid, "accept", None), (sid, "decline", "already_supported")]
+        assert "key worker" not in str([e.detail for e in entries])  # free text never goes into the audit trail
 
     def test_adding_a_route_not_proposed_needs_a_reason(self, client: TestClient, session: Session) -> None:
         h = headers_for(client, make_user(session))
