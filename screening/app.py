@@ -18,6 +18,7 @@ from screening.fhir.router import router as fhir_router
 from screening.instruments.registry import load_registry
 from screening.instruments.router import router as instruments_router
 from screening.reports.router import router as reports_router
+from screening.routes.router import catalogue_router as routes_catalogue_router
 from screening.routes.router import router as routes_router
 from screening.routes.rulebook import load_rulebook
 from screening.screens.router import router as screens_router
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(instruments_router)
     app.include_router(screens_router)
     app.include_router(routes_router)
+    app.include_router(routes_catalogue_router)
     app.include_router(reports_router)
     app.include_router(fhir_router)
     return app

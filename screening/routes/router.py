@@ -18,6 +18,7 @@ from screening.routes.dependencies import (
 )
 from screening.routes.schemas import (
     AssessmentRead,
+    CatalogueRead,
     DecisionCreate,
     NeedPut,
     NeedRead,
@@ -29,6 +30,13 @@ from screening.routes.schemas import (
 RouteId = Annotated[str, Path(max_length=64, pattern=r"^[a-z][a-z0-9_]*$", description="Route or need domain id.")]
 
 router = APIRouter(prefix="/api/v1/screens", tags=["routes"])
+catalogue_router = APIRouter(prefix="/api/v1/routes", tags=["routes"])
+
+
+@catalogue_router.get("", response_model=CatalogueRead)
+def get_catalogue(book: RulebookDep, user: RoutesReader) -> CatalogueRead:
+    """Every route, need domain and reason code in force, with the rules and directory versions."""
+    return service.catalogue(book)
 
 
 @router.get("/{screen_id}/recommendations", response_model=list[RecommendationRead])

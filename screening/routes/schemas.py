@@ -129,3 +129,23 @@ class ReferralUpdate(_Input):
         if v is not None and v > date.today():
             raise ValueError("must not be in the future")
         return v
+
+
+class RouteDefRead(BaseModel):
+    route: str
+    title: str
+    kind: RouteKind
+
+
+class NeedDefRead(BaseModel):
+    domain: str
+    title: str
+
+
+class CatalogueRead(BaseModel):
+    """What a nurse can choose from: every route (to add one not proposed), need domain and reason code."""
+
+    routes: list[RouteDefRead]
+    needs: list[NeedDefRead]
+    reason_codes: list[ReasonCode]
+    provenance: Provenance

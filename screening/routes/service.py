@@ -23,6 +23,7 @@ from screening.routes.engine import Evidence, Facts, Proposal, propose_needs, pr
 from screening.routes.models import (
     Decision,
     NeedDecision,
+    ReasonCode,
     Referral,
     ReferralStatus,
     RouteDecision,
@@ -30,8 +31,10 @@ from screening.routes.models import (
 from screening.routes.rulebook import URGENCY_ORDER, RouteKind, Rulebook
 from screening.routes.schemas import (
     AssessmentRead,
+    CatalogueRead,
     DecisionCreate,
     DecisionRead,
+    NeedDefRead,
     NeedPut,
     NeedRead,
     Provenance,
@@ -39,6 +42,7 @@ from screening.routes.schemas import (
     RecommendationRead,
     ReferralRead,
     ReferralUpdate,
+    RouteDefRead,
     ServiceRead,
 )
 from screening.screens.models import Screen, ScreenStatus
@@ -334,3 +338,13 @@ def update_referral(
                  {"screen_id": screen.id, "route": referral.route, "status": body.status.value})
     session.flush()
     return _referral_read(book, referral)
+
+
+def catalogue(book: Rulebook) -> CatalogueRead:
+    """Routes, need domains and reason codes in force, for the nurse's pick lists."""
+    return CatalogueRead(
+        routes=[RouteDefRead(route=r, title=d.title, kind=d.kind) for r, d in book.rules.routes.items()],
+        needs=[NeedDefRead(domain=n, title=d.title) for n, d in book.rules.needs.items()],
+        reason_codes=list(ReasonCode),
+        provenance=Provenance(**book.provenance()),
+    )

@@ -35,6 +35,21 @@ def decision_url(screen_id: str, route: str) -> str:
     return f"/api/v1/screens/{screen_id}/recommendations/{route}/decision"
 
 
+class TestCatalogue:
+    def test_court_role_is_403(self, client: TestClient, session: Session) -> None:
+        r = client.get("/api/v1/routes", headers=headers_for(client, make_user(session, Role.court)))
+        assert r.status_code == 403
+
+    def test_lists_routes_needs_and_reason_codes(self, client: TestClient, session: Session) -> None:
+        r = client.get("/api/v1/routes", headers=headers_for(client, make_user(session)))
+        assert r.status_code == 200
+        body = r.json()
+        assert {"route": "appropriate_adult", "title": "Appropriate adult", "kind": "custody"} in body["routes"]
+        assert "mental_health" in {n["domain"] for n in body["needs"]}
+        assert "clinical_judgement" in body["reason_codes"]
+        assert body["provenance"]["directory_version"] == "1.0.0"
+
+
 class TestGetRecommendations:
     def test_without_token_is_401(self, client: TestClient, session: Session) -> None:
         h = headers_for(client, make_user(session))
