@@ -192,7 +192,7 @@ class TestCourtReportContent:
         h = headers_for(client, make_user(session))
         sid = final_screen(client, h, NOTHING_FOUND)
         flat = " ".join(pdf_text(client.get(report_url(sid, "pdf"), headers=h).content).split())
-        assert "The nurse did not find any needs to report." in flat
+        assert "The nurse confirmed no needs for this report." in flat
         assert "No referrals were made." in flat
 
     def test_html_is_autoescaped(self, client: TestClient, session: Session) -> None:
