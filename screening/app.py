@@ -17,6 +17,9 @@ from screening.errors import install_handlers
 from screening.fhir.router import router as fhir_router
 from screening.instruments.registry import load_registry
 from screening.instruments.router import router as instruments_router
+from screening.model.promotion import load_active
+from screening.model.router import router as models_router
+from screening.model.router import screens_router as assessment_router
 from screening.reports.router import router as reports_router
 from screening.routes.router import catalogue_router as routes_catalogue_router
 from screening.routes.router import router as routes_router
@@ -52,6 +55,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = load_registry(settings.instruments_dir)
         app.state.rulebook = load_rulebook(app.state.registry, settings.routes_dir)
         try:
+            # A model that fails verification stops start-up with the reason, never serves quietly.
+            app.state.model, app.state.model_source = load_active(settings, app.state.session_factory)
+        except Exception:
+            engine.dispose()
+            raise
+        try:
             yield
         finally:
             engine.dispose()
@@ -78,4 +87,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_catalogue_router)
     app.include_router(reports_router)
     app.include_router(fhir_router)
+    app.include_router(assessment_router)
+    app.include_router(models_router)
     return app

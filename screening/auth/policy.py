@@ -21,6 +21,7 @@ class Permission(StrEnum):
     routes_decide = "routes:decide"
     referrals_write = "referrals:write"
     court_report_read = "court_report:read"
+    models_read = "models:read"
 
 
 POLICY: dict[Permission, frozenset[Role]] = {
@@ -35,6 +36,9 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.referrals_write: frozenset({Role.nurse}),
     # The court reads only the report, and only when consent allows (checked per record).
     Permission.court_report_read: frozenset({Role.nurse, Role.court}),
+    # Model versions and their held-out figures hold no personal data; the people who train, promote
+    # and commission the model, and nurses who see its version on every assessment, may read them.
+    Permission.models_read: frozenset(Role),
 }
 
 
