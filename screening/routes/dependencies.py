@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,8 +11,9 @@ from fastapi import Depends, Request
 from screening.auth.dependencies import Authorize
 from screening.auth.policy import Permission, may_access_screen
 from screening.auth.schemas import Principal
-from screening.dependencies import SessionDep
+from screening.dependencies import RegistryDep, SessionDep
 from screening.errors import Forbidden, NotFound
+from screening.model.service import ModelBundle
 from screening.routes.rulebook import Rulebook
 from screening.screens.models import Screen
 from screening.screens.service import age_on, answer_values
@@ -58,24 +60,36 @@ DecidableScreen = Annotated[Screen, Depends(decidable_screen)]
 ReferralScreen = Annotated[Screen, Depends(referral_screen)]
 
 
-def model_needs(request: Request, screen: RoutesScreen, session: SessionDep) -> dict[str, bool]:
-    """The model's `needs_assessment` per domain for this screen; empty when no model is loaded.
+@dataclass(frozen=True)
+class ModelNeeds:
+    """What the served model says about a screen: per domain, whether a fuller assessment is needed."""
 
-    The model bundle (branch `model`) is read from `app.state.model` and offers
-    `assess(answers, age=, sex=) -> {domain: DomainAssessment}`. The model sits on top of the
-    instrument rules, never in place of them: if it is absent or fails, the rules still run without
-    it and responses say `model_used: false`.
+    version: str | None = None  # None: no model output was available
+    needs: dict[str, bool] = field(default_factory=dict)
+
+
+def model_needs(request: Request, screen: RoutesScreen, session: SessionDep, registry: RegistryDep) -> ModelNeeds:
+    """The served model's `needs_assessment` per domain, for the rules' `model_need` conditions.
+
+    The model sits on top of the instrument rules, never in place of them: if no model is loaded or it
+    fails on this screen, the rules still run without it and responses say `model_used: false`.
+    Ethnicity is not passed (monitoring only, never a model input).
     """
-    assess = getattr(getattr(request.app.state, "model", None), "assess", None)
-    if not callable(assess):
-        return {}
+    bundle: ModelBundle | None = getattr(request.app.state, "model", None)
+    if bundle is None:
+        return ModelNeeds()
     answers = answer_values(session, screen.id)
     try:
-        result = assess(answers, age=age_on(screen.date_of_birth, screen.created_at.date()), sex=screen.sex)
-        return {domain: bool(a.needs_assessment) for domain, a in result.items()}
+        result = bundle.assess(answers, age=age_on(screen.date_of_birth, screen.created_at.date()), sex=screen.sex)
     except Exception as exc:  # noqa: BLE001 - a model fault must not stop the rules; logged by type only
         log.warning("model assessment failed for route rules: %s", type(exc).__name__)
-        return {}
+        return ModelNeeds()
+    # A domain none of whose questions were asked is left out: the model then sees only imputed values,
+    # and its low, sensitivity-first thresholds would flag every unasked domain. A route must rest on
+    # something the person said or the nurse saw, which she can check against the answers.
+    asked = {registry[registry.owner[i]].domain for i in answers if i in registry.owner}
+    return ModelNeeds(version=bundle.version,
+                      needs={d: bool(a.needs_assessment) for d, a in result.items() if d in asked})
 
 
-ModelNeedsDep = Annotated[dict[str, bool], Depends(model_needs)]
+ModelNeedsDep = Annotated[ModelNeeds, Depends(model_needs)]

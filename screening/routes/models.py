@@ -47,6 +47,8 @@ class _Provenance:
     rules_sha256: Mapped[str] = mapped_column(String(64))
     directory_version: Mapped[str] = mapped_column(String(32))
     directory_sha256: Mapped[str] = mapped_column(String(64))
+    # The model whose outputs the rules saw (null: none was loaded or it failed).
+    model_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RouteDecision(_Provenance, Base):

@@ -17,9 +17,9 @@ from screening.routes.dependencies import (
     RulebookDep,
 )
 from screening.routes.schemas import (
-    AssessmentRead,
     CatalogueRead,
     DecisionCreate,
+    DecisionsRead,
     NeedPut,
     NeedRead,
     RecommendationRead,
@@ -66,13 +66,13 @@ def decide_need(
     return service.decide_need(session, registry, book, user, screen, domain, body, model)
 
 
-@router.get("/{screen_id}/assessment", response_model=AssessmentRead)
-def get_assessment(
+@router.get("/{screen_id}/decisions", response_model=DecisionsRead)
+def get_decisions(
     screen: RoutesScreen, session: SessionDep, registry: RegistryDep, book: RulebookDep, user: RoutesReader,
     model: ModelNeedsDep,
-) -> AssessmentRead:
+) -> DecisionsRead:
     """Needs and routes: what the system proposed and what the practitioner decided, side by side."""
-    return service.assessment(session, registry, book, user, screen, model)
+    return service.decisions_view(session, registry, book, user, screen, model)
 
 
 @router.get("/{screen_id}/referrals", response_model=list[ReferralRead])

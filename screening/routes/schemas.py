@@ -95,7 +95,7 @@ class Provenance(BaseModel):
     directory_sha256: str
 
 
-class AssessmentRead(BaseModel):
+class DecisionsRead(BaseModel):
     """Proposed and decided side by side."""
 
     screen_id: str
@@ -103,6 +103,7 @@ class AssessmentRead(BaseModel):
     needs: list[NeedRead]
     routes: list[RecommendationRead]
     model_used: bool = Field(description="Whether model outputs were available to the rules.")
+    model_version: str | None = Field(description="Version of the model whose outputs the rules used.")
     provenance: Provenance
 
 

@@ -19,6 +19,7 @@ from screening.db import utcnow
 from screening.errors import Conflict, FieldError, Invalid, NotFound
 from screening.instruments.registry import Registry
 from screening.instruments.service import complete_scores
+from screening.routes.dependencies import ModelNeeds
 from screening.routes.engine import Evidence, Facts, Proposal, propose_needs, propose_routes, scores_by_id
 from screening.routes.models import (
     Decision,
@@ -30,10 +31,10 @@ from screening.routes.models import (
 )
 from screening.routes.rulebook import URGENCY_ORDER, RouteKind, Rulebook
 from screening.routes.schemas import (
-    AssessmentRead,
     CatalogueRead,
     DecisionCreate,
     DecisionRead,
+    DecisionsRead,
     NeedDefRead,
     NeedPut,
     NeedRead,
@@ -59,7 +60,7 @@ TRANSITIONS: dict[ReferralStatus, frozenset[ReferralStatus]] = {
 }
 
 
-def facts_for(session: Session, registry: Registry, screen: Screen, model_needs: Mapping[str, bool]) -> Facts:
+def facts_for(session: Session, registry: Registry, screen: Screen, model: ModelNeeds) -> Facts:
     answers = answer_values(session, screen.id)
     consent = latest_consent(session, screen.id)
     return Facts(
@@ -69,7 +70,7 @@ def facts_for(session: Session, registry: Registry, screen: Screen, model_needs:
         age=age_on(screen.date_of_birth, screen.created_at.date()),
         consent={"share_with_health": consent.share_with_health, "share_with_court": consent.share_with_court}
         if consent else {},
-        model_needs=dict(model_needs),
+        model_needs=dict(model.needs),
     )
 
 
@@ -132,14 +133,14 @@ def recommendations(
     book: Rulebook,
     user: Principal,
     screen: Screen,
-    model_needs: Mapping[str, bool],
+    model: ModelNeeds,
 ) -> list[RecommendationRead]:
     """Proposed routes, most urgent first, each with its evidence, local service and decision; then additions."""
-    proposals = propose_routes(book, registry, facts_for(session, registry, screen, model_needs))
+    proposals = propose_routes(book, registry, facts_for(session, registry, screen, model))
     decisions = route_decisions(session, screen.id)
     names = _usernames(session, [d.decided_by_id for d in decisions.values()])
     audit.record(session, user.actor, "routes.read", "screen", screen.id,
-                 {"proposed": len(proposals), "model_used": bool(model_needs), **book.provenance()})
+                 {"proposed": len(proposals), "model_version": model.version, **book.provenance()})
     return _recommendations(book, screen, proposals, decisions, names)
 
 
@@ -166,7 +167,7 @@ def decide_route(
     screen: Screen,
     route: str,
     body: DecisionCreate,
-    model_needs: Mapping[str, bool],
+    model: ModelNeeds,
 ) -> RecommendationRead:
     """Accept or decline a route; accepting a route the rules did not propose is an addition."""
     definition = book.rules.routes.get(route)
@@ -174,7 +175,7 @@ def decide_route(
         raise NotFound(f"No route {route}.")
     screen = lock(session, screen)
     _ensure_draft(screen)
-    proposals = propose_routes(book, registry, facts_for(session, registry, screen, model_needs))
+    proposals = propose_routes(book, registry, facts_for(session, registry, screen, model))
     proposal = next((p for p in proposals if p.route == route), None)
     current = route_decisions(session, screen.id).get(route)
     if body.decision is Decision.decline:
@@ -189,7 +190,7 @@ def decide_route(
         proposed_urgency=proposal.urgency.value if proposal else None,
         evidence=[{"source": e.source, "ref": e.ref} for e in proposal.reasons] if proposal else [],
         reason_code=body.reason_code.value if body.reason_code else None, note=body.note,
-        decided_by_id=user.id, decided_at=now, **book.provenance(),
+        decided_by_id=user.id, decided_at=now, model_version=model.version, **book.provenance(),
     ))
     referral = session.scalar(select(Referral).where(Referral.screen_id == screen.id, Referral.route == route))
     if body.decision is Decision.accept and definition.kind is RouteKind.service and referral is None:
@@ -209,6 +210,7 @@ def decide_route(
         "route": route, "decision": body.decision.value, "proposed": proposal is not None,
         "reason_code": body.reason_code.value if body.reason_code else None,
         "rules_version": book.rules_version, "directory_version": book.directory_version,
+        "model_version": model.version,
     })
     session.flush()
     decisions = route_decisions(session, screen.id)
@@ -241,14 +243,14 @@ def decide_need(
     screen: Screen,
     domain: str,
     body: NeedPut,
-    model_needs: Mapping[str, bool],
+    model: ModelNeeds,
 ) -> NeedRead:
     """Confirm or override the proposed need in one domain; an override needs a reason code and a note."""
     if domain not in book.rules.needs:
         raise NotFound(f"No need domain {domain}.")
     screen = lock(session, screen)
     _ensure_draft(screen)
-    proposed = propose_needs(book, registry, facts_for(session, registry, screen, model_needs))
+    proposed = propose_needs(book, registry, facts_for(session, registry, screen, model))
     is_proposed = proposed[domain][0]
     if body.need != is_proposed:
         _require_reason(body, "to override the proposed need")
@@ -256,38 +258,39 @@ def decide_need(
     session.add(NeedDecision(
         screen_id=screen.id, domain=domain, proposed=is_proposed, need=body.need,
         reason_code=body.reason_code.value if body.reason_code else None, note=body.note,
-        decided_by_id=user.id, decided_at=now, **book.provenance(),
+        decided_by_id=user.id, decided_at=now, model_version=model.version, **book.provenance(),
     ))
     screen.updated_at = now
     audit.record(session, user.actor, "need.decide", "screen", screen.id, {
         "domain": domain, "need": body.need, "proposed": is_proposed,
         "reason_code": body.reason_code.value if body.reason_code else None, "rules_version": book.rules_version,
+        "model_version": model.version,
     })
     session.flush()
     needs = _needs(book, proposed, need_decisions(session, screen.id), _usernames(session, [user.id]))
     return next(n for n in needs if n.domain == domain)
 
 
-def assessment(
+def decisions_view(
     session: Session,
     registry: Registry,
     book: Rulebook,
     user: Principal,
     screen: Screen,
-    model_needs: Mapping[str, bool],
-) -> AssessmentRead:
+    model: ModelNeeds,
+) -> DecisionsRead:
     """Needs and routes, proposed and decided side by side."""
-    facts = facts_for(session, registry, screen, model_needs)
+    facts = facts_for(session, registry, screen, model)
     proposals = propose_routes(book, registry, facts)
     routes = route_decisions(session, screen.id)
     needs = need_decisions(session, screen.id)
     names = _usernames(session, [d.decided_by_id for d in routes.values()] + [d.decided_by_id for d in needs.values()])
-    audit.record(session, user.actor, "assessment.read", "screen", screen.id, {"model_used": bool(model_needs)})
-    return AssessmentRead(
+    audit.record(session, user.actor, "decisions.read", "screen", screen.id, {"model_version": model.version})
+    return DecisionsRead(
         screen_id=screen.id, status=screen.status,
         needs=_needs(book, propose_needs(book, registry, facts), needs, names),
         routes=_recommendations(book, screen, proposals, routes, names),
-        model_used=bool(model_needs), provenance=Provenance(**book.provenance()),
+        model_used=model.version is not None, model_version=model.version, provenance=Provenance(**book.provenance()),
     )
 
 

@@ -281,7 +281,7 @@ class TestDecideNeed:
         r = client.put(self.url(sid, "mental_health"), headers=h, json={
             "need": True, "reason_code": "clinical_judgement", "note": "Low mood and tearful throughout."})
         assert r.status_code == 200
-        view = client.get(f"/api/v1/screens/{sid}/assessment", headers=h).json()
+        view = client.get(f"/api/v1/screens/{sid}/decisions", headers=h).json()
         mh = next(n for n in view["needs"] if n["domain"] == "mental_health")
         assert (mh["proposed"], mh["need"], mh["overridden"], mh["reason_code"]) == (
             False, True, True, "clinical_judgement")
@@ -295,23 +295,55 @@ class TestDecideNeed:
         assert client.put(self.url(sid, "learning_disability"), json={"need": True}, headers=h).status_code == 409
 
 
-class TestAssessment:
+class TestDecisionsView:
     def test_court_role_is_403(self, client: TestClient, session: Session) -> None:
         sid = open_screen(client, headers_for(client, make_user(session)), LEARNING_DISABILITY)
-        r = client.get(f"/api/v1/screens/{sid}/assessment", headers=headers_for(client, make_user(session, Role.court)))
+        r = client.get(f"/api/v1/screens/{sid}/decisions", headers=headers_for(client, make_user(session, Role.court)))
         assert r.status_code == 403
 
     def test_shows_proposed_and_decided_side_by_side(self, client: TestClient, session: Session) -> None:
         h = headers_for(client, make_user(session))
         sid = open_screen(client, h, ACUTE_SUICIDAL_CRISIS)
         decide_everything(client, h, sid)
-        view = client.get(f"/api/v1/screens/{sid}/assessment", headers=h).json()
-        assert view["model_used"] is False
+        view = client.get(f"/api/v1/screens/{sid}/decisions", headers=h).json()
+        assert view["model_used"] is True
+        assert view["model_version"] == client.app.state.model.version  # type: ignore[attr-defined]
         assert view["provenance"]["rules_version"] == "1.0.0"
         needs = {n["domain"]: n for n in view["needs"]}
         assert needs["mental_health"]["proposed"] and needs["mental_health"]["need"] is True
         assert needs["learning_disability"]["proposed"] is False and needs["learning_disability"]["need"] is None
         assert all(r["decision"]["decision"] == "accept" for r in view["routes"])
+
+
+class TestModelOutputs:
+    """The real served model's needs reach the rules, cited as model evidence, only where it was asked."""
+
+    def test_model_need_is_cited_where_the_domain_was_asked(self, client: TestClient, session: Session) -> None:
+        h = headers_for(client, make_user(session))
+        sid = open_screen(client, h, LEARNING_DISABILITY)
+        bundle = client.app.state.model  # type: ignore[attr-defined]
+        expected = bundle.assess(LEARNING_DISABILITY.answers, age=LEARNING_DISABILITY.age, sex="female")
+        recs = {r["route"]: r for r in client.get(recs_url(sid), headers=h).json()}
+        cited = {(x["source"], x["ref"]) for x in recs["learning_disability_team"]["reasons"]}
+        assert (("model", "learning_disability") in cited) is expected["learning_disability"].needs_assessment
+        view = client.get(f"/api/v1/screens/{sid}/decisions", headers=h).json()
+        ld = next(n for n in view["needs"] if n["domain"] == "learning_disability")
+        assert any(x["source"] == "model" for x in ld["reasons"]) is expected["learning_disability"].needs_assessment
+
+    def test_a_domain_never_asked_gets_no_model_route(self, client: TestClient, session: Session) -> None:
+        h = headers_for(client, make_user(session))
+        sid = open_screen(client, h, ACUTE_SUICIDAL_CRISIS)  # no learning disability or substance questions
+        recs = client.get(recs_url(sid), headers=h).json()
+        assert {"learning_disability_team", "drug_alcohol_service"}.isdisjoint(r["route"] for r in recs)
+        assert all(x["ref"] != "learning_disability" for r in recs for x in r["reasons"])
+
+    def test_decisions_record_the_model_version(self, client: TestClient, session: Session) -> None:
+        h = headers_for(client, make_user(session))
+        sid = open_screen(client, h, LEARNING_DISABILITY)
+        r = client.post(decision_url(sid, "appropriate_adult"), json={"decision": "accept"}, headers=h)
+        assert r.status_code == 200
+        row = session.scalars(select(RouteDecision)).one()
+        assert row.model_version == client.app.state.model.version  # type: ignore[attr-defined]
 
 
 class TestReferrals:

@@ -119,7 +119,7 @@ def decide_everything(client: Any, headers: dict[str, str], screen_id: str) -> l
         r = client.post(f"/api/v1/screens/{screen_id}/recommendations/{rec['route']}/decision",
                         json={"decision": "accept"}, headers=headers)
         assert r.status_code == 200, r.text
-    needs = client.get(f"/api/v1/screens/{screen_id}/assessment", headers=headers).json()["needs"]
+    needs = client.get(f"/api/v1/screens/{screen_id}/decisions", headers=headers).json()["needs"]
     for need in needs:
         if need["proposed"]:
             r = client.put(f"/api/v1/screens/{screen_id}/needs/{need['domain']}", json={"need": True}, headers=headers)
