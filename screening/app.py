@@ -10,11 +10,14 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from screening import migrate
+from screening.audit.router import router as audit_router
 from screening.auth.router import router as auth_router
 from screening.config import Settings
 from screening.db import make_engine, make_session_factory
 from screening.errors import install_handlers
+from screening.exports.router import router as exports_router
 from screening.fhir.router import router as fhir_router
+from screening.hardening import install_hardening
 from screening.instruments.registry import load_registry
 from screening.instruments.router import router as instruments_router
 from screening.model.promotion import load_active
@@ -25,6 +28,7 @@ from screening.routes.router import catalogue_router as routes_catalogue_router
 from screening.routes.router import router as routes_router
 from screening.routes.rulebook import load_rulebook
 from screening.screens.router import router as screens_router
+from screening.users.router import router as users_router
 
 try:
     __version__ = version("screening")
@@ -74,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_handlers(app)
+    install_hardening(app, settings)
 
     @app.get("/health", response_model=Health, tags=["health"])
     def health() -> Health:
@@ -86,6 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routes_router)
     app.include_router(routes_catalogue_router)
     app.include_router(reports_router)
+    app.include_router(audit_router)
+    app.include_router(users_router)
+    app.include_router(exports_router)
     app.include_router(fhir_router)
     app.include_router(assessment_router)
     app.include_router(models_router)
