@@ -4,6 +4,7 @@ worker keeps the app shell for offline use."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
@@ -55,9 +56,12 @@ class TestCourtView:
 
         rows.first.get_by_role("link", name=re.compile("Open report")).click()
         expect(page).to_have_url(re.compile(rf"/app/report\?id={shared['id']}"))
-        expect(page.get_by_role("heading", name="Court information report")).to_be_visible()
-        expect(page.locator("#report-frame-wrap")).not_to_be_empty()
+        expect(page.get_by_role("heading", name="Court information report").first).to_be_visible()
+        expect(page.locator("#report-frame-wrap .report-preview")).to_contain_text("CR/SHARED/26")
         check_accessibility(page, "court report")
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download PDF").click()
+        assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
         leeds.close()
         bradford.close()
 

@@ -4,6 +4,7 @@ back, resolves a conflict, sees the assessment and finalises; a person declines;
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -155,13 +156,43 @@ class TestFullScreen:
         expect(mental.locator(".bar--up", has_text="PHQ-9")).to_contain_text("▲ raises")
         check_accessibility(page, "assessment (draft)")
 
+        # Routes: accept the most urgent, decline the next with a reason; a decline without one is named.
+        routes = page.locator("#routes article.route")
+        expect(routes.first).to_be_visible()
+        assert routes.count() >= 2
+        first_title = routes.nth(0).locator("h3").inner_text()
+        routes.nth(0).get_by_label("Accept", exact=True).check()
+        routes.nth(0).get_by_role("button", name=re.compile("Save decision")).click()
+        expect(routes.nth(0)).to_contain_text("Accepted")
+        routes.nth(1).get_by_label("Decline", exact=True).check()
+        routes.nth(1).get_by_role("button", name=re.compile("Save decision")).click()
+        expect(page.locator("#error-summary")).to_contain_text("choose a reason for declining")
+        check_accessibility(page, "assessment with a decision error")
+        routes.nth(1).get_by_label("Reason (needed to decline)").select_option("already_supported")
+        routes.nth(1).get_by_label("Note (needed to decline)").fill("Seen by the crisis team this morning.")
+        routes.nth(1).get_by_role("button", name=re.compile("Save decision")).click()
+        expect(routes.nth(1)).to_contain_text("Declined")
+        decided = Api(live_url, username).http.get(f"/api/v1/screens/{screen_id}/recommendations").json()
+        by_decision = {r["decision"]["decision"]: r for r in decided if r["decision"]}
+        assert set(by_decision) == {"accept", "decline"}
+        assert by_decision["accept"]["title"] in first_title
+        assert by_decision["decline"]["decision"]["reason_code"] == "already_supported"
+
         page.get_by_role("button", name="Finalise screen").click()
         expect(page.locator("#status-line")).to_contain_text("Final: finalised by")
         expect(page.get_by_role("button", name="Finalise screen")).to_be_hidden()
-        check_accessibility(page, "assessment (final)")
         screen = session.get(Screen, screen_id)
         assert screen is not None and screen.status == "final"
         session.rollback()
+
+        # The court report: previewed in the page, and its PDF downloaded.
+        preview = page.locator("#report .report-preview")
+        expect(preview).to_contain_text("CR/01234/26")
+        check_accessibility(page, "assessment (final, report preview)")
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download PDF").click()
+        assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
+        assert download.value.suggested_filename == "court-report-CR-01234-26.pdf"
 
         # Back on the list, the final screen is there with its status in words.
         page.goto("/app/")
