@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from screening import migrate
+from screening import migrate, ops
 from screening.auth.router import router as auth_router
 from screening.config import Settings
 from screening.db import make_engine, make_session_factory
@@ -68,4 +68,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(instruments_router)
     app.include_router(screens_router)
+    ops.install(app, settings)
     return app

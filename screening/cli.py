@@ -38,9 +38,13 @@ def serve(
     """Run the service (migrating the database first unless SCREENING_MIGRATE_ON_START=false)."""
     import uvicorn
 
+    from screening.ops.logging import log_config
+
     settings = Settings()
     if settings.migrate_on_start:
         migrate()
+    if workers > 1:
+        _prepare_multiprocess_metrics()
     uvicorn.run(
         "screening.app:create_app",
         factory=True,
@@ -48,8 +52,25 @@ def serve(
         port=port,
         workers=workers,
         access_log=False,  # request lines can carry query strings; the service logs what it needs itself
+        log_config=log_config(settings.log_level, settings.log_json),
         proxy_headers=True,
     )
+
+
+def _prepare_multiprocess_metrics() -> None:
+    """Workers share Prometheus samples through files; stale files from an earlier run would add up."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if configured:
+        directory = Path(configured)
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="screening-metrics-")
 
 
 @users_app.command("add")

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed cross-site; none by default.")
     login_max_failures: int = Field(default=5, ge=1, description="Failed logins per user per window before 429.")
     login_window_seconds: int = Field(default=900, ge=1)
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token a Prometheus scraper presents to /metrics; loopback needs none."
+    )
+    log_json: bool = Field(default=True, description="One JSON object per log line (false: plain text).")
+    log_level: str = Field(default="INFO", description="Level of the service's logs.")
+    log_requests: bool = Field(default=True, description="Log one line per request: route template, status, time.")
     retention_days: int = Field(default=2555, ge=1, description="Personal data kept this long (7 years by default).")
 
     @model_validator(mode="after")
