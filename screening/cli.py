@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -31,9 +32,9 @@ def migrate() -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    host: Annotated[str, typer.Option(envvar="SCREENING_HOST", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="SCREENING_PORT", help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, envvar="SCREENING_WORKERS", help="Worker processes.")] = 1,
 ) -> None:
     """Run the service (migrating the database first unless SCREENING_MIGRATE_ON_START=false)."""
     import uvicorn
@@ -43,7 +44,7 @@ def serve(
     settings = Settings()
     if settings.migrate_on_start:
         migrate()
-    if workers > 1:
+    if workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         _prepare_multiprocess_metrics()
     uvicorn.run(
         "screening.app:create_app",
@@ -59,7 +60,6 @@ def serve(
 
 def _prepare_multiprocess_metrics() -> None:
     """Workers share Prometheus samples through files; stale files from an earlier run would add up."""
-    import os
     import shutil
     import tempfile
     from pathlib import Path
