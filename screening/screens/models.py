@@ -47,6 +47,10 @@ class Screen(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finalised_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finalised_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    # Keyed hash (HMAC-SHA256 with settings.person_key) of a person reference such as a PNC or NHS
+    # number, so that contacts of one person link across episodes and suites; the reference itself is
+    # never stored.
+    person_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(128), nullable=True)
     # Hash of the creating request body: a key reused with a different body is refused.
     idempotency_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)

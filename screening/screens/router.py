@@ -22,13 +22,16 @@ def create_screen(
     response: Response,
     session: SessionDep,
     registry: RegistryDep,
+    settings: SettingsDep,
     user: ScreenWriter,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> ScreenRead:
     """Open a draft screen for a custody episode. Retrying with the same Idempotency-Key returns the same screen."""
     if idempotency_key is not None and not idempotency_key.strip():
         raise Invalid("Idempotency-Key must not be blank.")
-    screen, created = service.create_screen(session, user, body, idempotency_key)
+    screen, created = service.create_screen(
+        session, user, body, idempotency_key, settings.person_key.get_secret_value()
+    )
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/api/v1/screens/{screen.id}"

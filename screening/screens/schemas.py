@@ -23,6 +23,13 @@ class ScreenCreate(_Input):
     custody_suite: str | None = Field(
         default=None, max_length=64, description="Custody suite; default: the nurse's first suite."
     )
+    person_ref: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="A person reference (e.g. PNC or NHS number) used only to link repeat contacts: "
+        "the service keeps a keyed hash of it, never the reference itself.",
+    )
 
     @field_validator("custody_record")
     @classmethod
@@ -89,6 +96,8 @@ class ScreenSummary(BaseModel):
 class ScreenRead(ScreenSummary):
     date_of_birth: date
     ethnicity: str | None
+    linked: bool = Field(description="Whether a person reference was given, so repeat contacts can be linked.")
+    previous_contacts: int = Field(description="Earlier linked screens of this person in the 12 months before this one.")
     finalised_at: datetime | None
     finalised_by: str | None
     consent: ConsentRead | None = Field(description="The consent in force, or null if none is recorded yet.")

@@ -25,6 +25,7 @@ from screening.db import utcnow
 from screening.errors import Conflict, FieldError, Forbidden, Invalid
 from screening.instruments.registry import Registry
 from screening.instruments.service import answer_errors, complete_scores, progress
+from screening.screens import linkage
 from screening.screens.models import Answer, AnswerEvent, Consent, Screen, ScreenStatus
 from screening.screens.schemas import (
     AnswerHistoryEntry,
@@ -42,8 +43,10 @@ def age_on(dob: date, day: date) -> int:
     return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
 
 
-def _fingerprint(data: ScreenCreate) -> str:
-    blob = json.dumps(data.model_dump(mode="json"), sort_keys=True)
+def _fingerprint(data: ScreenCreate, person: str | None) -> str:
+    # The raw person reference stays out of the fingerprint: an unkeyed hash of a short reference
+    # could be reversed by trying every value.
+    blob = json.dumps(data.model_dump(mode="json", exclude={"person_ref"}) | {"person": person}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -58,14 +61,15 @@ def _replay(existing: Screen, fingerprint: str) -> Screen:
 
 
 def create_screen(
-    session: Session, user: Principal, data: ScreenCreate, idempotency_key: str | None
+    session: Session, user: Principal, data: ScreenCreate, idempotency_key: str | None, person_key: str
 ) -> tuple[Screen, bool]:
     """Open a draft screen; with an Idempotency-Key, a retry returns the first screen. (screen, created)."""
     suite = data.custody_suite or (user.custody_suites[0] if user.custody_suites else None)
     if suite is None or suite not in user.custody_suites:
         raise Forbidden("You can only open screens for your own custody suites.",
                         errors=[FieldError(field="custody_suite", message="not one of your custody suites")])
-    fingerprint = _fingerprint(data)
+    person = linkage.person_hash(person_key, data.person_ref) if data.person_ref else None
+    fingerprint = _fingerprint(data, person)
     if idempotency_key:
         existing = _find_by_key(session, user.id, idempotency_key)
         if existing is not None:
@@ -78,6 +82,7 @@ def create_screen(
         sex=data.sex.value,
         ethnicity=data.ethnicity,
         custody_suite=suite,
+        person_hash=person,
         status=ScreenStatus.draft.value,
         created_by_id=user.id,
         created_at=now,
@@ -264,6 +269,8 @@ def read_screen(session: Session, registry: Registry, screen: Screen) -> ScreenR
         **base.model_dump(),
         date_of_birth=screen.date_of_birth,
         ethnicity=screen.ethnicity,
+        linked=screen.person_hash is not None,
+        previous_contacts=linkage.previous_contacts(session, screen),
         finalised_at=screen.finalised_at,
         finalised_by=names.get(screen.finalised_by_id) if screen.finalised_by_id else None,
         consent=ConsentRead(

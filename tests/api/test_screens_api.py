@@ -216,3 +216,25 @@ class TestConsent:
         r = client.post(f"/api/v1/screens/{s['id']}/finalise", headers=h)
         assert r.status_code == 409
         assert "consent" in r.json()["detail"]
+
+
+class TestPersonLinkage:
+    def test_same_reference_links_across_suites_and_is_never_stored(
+        self, client: TestClient, session: Session, engine
+    ) -> None:
+        leeds = headers_for(client, make_user(session))
+        bradford = headers_for(client, make_user(session, suites=["Bradford"]))
+        first = create_screen(client, leeds, person_ref="2003/0123456X")
+        second = create_screen(client, bradford, person_ref="2003 0123456x")
+        other = create_screen(client, leeds, person_ref="1999/7654321A")
+        unlinked = create_screen(client, leeds)
+        assert first["previous_contacts"] == 0 and first["linked"] is True
+        assert second["previous_contacts"] == 1
+        assert other["previous_contacts"] == 0
+        assert unlinked["linked"] is False and unlinked["previous_contacts"] == 0
+        with engine.connect() as conn:
+            from sqlalchemy import text
+
+            for table in ("screens", "audit_entries"):
+                dump = " ".join(str(row) for row in conn.execute(text(f"SELECT * FROM {table}")))
+                assert "0123456" not in dump

@@ -62,6 +62,7 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('finalised_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finalised_by_id', sa.Integer(), nullable=True),
+    sa.Column('person_hash', sa.String(length=64), nullable=True),
     sa.Column('idempotency_key', sa.String(length=128), nullable=True),
     sa.Column('idempotency_fingerprint', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_screens_created_by_id_users')),
@@ -73,6 +74,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_screens_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_screens_custody_suite'), ['custody_suite'], unique=False)
         batch_op.create_index(batch_op.f('ix_screens_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_screens_person_hash'), ['person_hash'], unique=False)
 
     op.create_table('answer_events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -132,6 +134,7 @@ def downgrade() -> None:
     op.drop_table('answer_events')
     with op.batch_alter_table('screens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_screens_status'))
+        batch_op.drop_index(batch_op.f('ix_screens_person_hash'))
         batch_op.drop_index(batch_op.f('ix_screens_custody_suite'))
         batch_op.drop_index(batch_op.f('ix_screens_created_at'))
 
