@@ -12,8 +12,11 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 COPY pyproject.toml README.md ./
 COPY screening ./screening
-# The package alone: the `training` and `dev` extras (scikit-learn, skl2onnx, shap, pytest...) stay out.
-RUN /opt/venv/bin/pip install --no-cache-dir .
+# The package's runtime dependencies alone: the `training` and `dev` extras (scikit-learn, skl2onnx,
+# shap, pytest...) stay out. The package itself runs from /opt/screening beside its shipped models
+# (the service finds them relative to its source), so it is uninstalled from the venv again.
+RUN /opt/venv/bin/pip install --no-cache-dir . \
+    && /opt/venv/bin/pip uninstall --yes screening
 
 FROM ${PYTHON_IMAGE} AS runtime
 # WeasyPrint renders court reports with Pango; DejaVu gives it a font. Versions follow the base
@@ -26,10 +29,12 @@ RUN apt-get update \
     && useradd --system --uid 10001 --gid screening --home-dir /var/lib/screening --create-home \
        --shell /usr/sbin/nologin screening
 COPY --from=build /opt/venv /opt/venv
-# The promoted model artifacts (ONNX files and their manifest) ship read-only in the image;
-# a site can mount its own at SCREENING_MODEL_DIR instead.
+COPY screening /opt/screening/screening
+# The shipped model artifacts (ONNX files and their manifest), read-only; promoted models live in
+# SCREENING_DATA_DIR, and a site can point SCREENING_MODEL_DIR at its own.
 COPY models /opt/screening/models
 ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/opt/screening \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     SCREENING_ENVIRONMENT=production \
@@ -44,5 +49,6 @@ USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/health/live', timeout=2)"]
-# Migrations are a separate step (`screening migrate`, see compose.yaml): safe from several instances.
-CMD ["screening", "serve"]
+# Migrations are a separate step (`python -m screening migrate`, see compose.yaml): safe from several
+# instances at once.
+CMD ["python", "-m", "screening", "serve"]
