@@ -14,6 +14,7 @@ from screening.auth.router import router as auth_router
 from screening.config import Settings
 from screening.db import make_engine, make_session_factory
 from screening.errors import install_handlers
+from screening.fhir.router import router as fhir_router
 from screening.instruments.registry import load_registry
 from screening.instruments.router import router as instruments_router
 from screening.screens.router import router as screens_router
@@ -68,5 +69,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(instruments_router)
     app.include_router(screens_router)
+    app.include_router(fhir_router)
     ops.install(app, settings)
     return app

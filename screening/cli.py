@@ -97,5 +97,13 @@ def users_add(
         engine.dispose()
 
 
+@app.command("fhir-example")
+def fhir_example() -> None:
+    """Print the example FHIR Bundle shown in docs/fhir.md (made-up answers, pseudonymised)."""
+    from screening.fhir.example import example_bundle
+
+    print(example_bundle())
+
+
 if __name__ == "__main__":
     app()

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="Level of the service's logs.")
     log_requests: bool = Field(default=True, description="Log one line per request: route template, status, time.")
     retention_days: int = Field(default=2555, ge=1, description="Personal data kept this long (7 years by default).")
+    fhir_base_url: str = Field(
+        default="https://ld-screening.invalid/fhir",
+        description="Base of the canonical URLs in FHIR exports (Questionnaires, code systems); set per site.",
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret_in_production(self) -> Settings:
