@@ -47,7 +47,8 @@ def _may_scrape(request: Request) -> bool:
         return False
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+# Left out of the OpenAPI schema: it is the platform's endpoint, not part of the API tablets use.
+@router.get("/metrics", response_class=Response, include_in_schema=False)
 def prometheus_metrics(request: Request) -> Response:
     """Prometheus metrics. From loopback, or with `Authorization: Bearer $SCREENING_METRICS_TOKEN`."""
     if not _may_scrape(request):
