@@ -17,6 +17,9 @@ from screening.errors import install_handlers
 from screening.fhir.router import router as fhir_router
 from screening.instruments.registry import load_registry
 from screening.instruments.router import router as instruments_router
+from screening.model.promotion import load_active
+from screening.model.router import router as models_router
+from screening.model.router import screens_router as assessment_router
 from screening.screens.router import router as screens_router
 
 try:
@@ -47,6 +50,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory = make_session_factory(engine)
         app.state.registry = load_registry(settings.instruments_dir)
         try:
+            # A model that fails verification stops start-up with the reason, never serves quietly.
+            app.state.model, app.state.model_source = load_active(settings, app.state.session_factory)
+        except Exception:
+            engine.dispose()
+            raise
+        try:
             yield
         finally:
             engine.dispose()
@@ -70,5 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(instruments_router)
     app.include_router(screens_router)
     app.include_router(fhir_router)
+    app.include_router(assessment_router)
+    app.include_router(models_router)
     ops.install(app, settings)
     return app
