@@ -38,6 +38,13 @@ class TestReady:
         assert r.status_code == 200
         assert r.json()["status"] == "ready"
         assert r.json()["checks"]["database"] == "ok"
+        assert r.json()["checks"]["model"] == "ok"
+
+    def test_not_ready_without_a_model(self, client: TestClient) -> None:
+        client.app.state.model = None  # type: ignore[attr-defined]
+        r = client.get("/health/ready")
+        assert r.status_code == 503
+        assert r.json()["checks"]["model"] == "not loaded"
 
     def test_not_ready_when_the_database_is_gone(self, client: TestClient) -> None:
         client.app.state.engine.dispose()  # type: ignore[attr-defined]
@@ -74,7 +81,8 @@ class TestMetrics:
         assert s["id"] not in text
         assert "CR123" not in text
         assert 'screening_screens{status="draft"} 1.0' in text
-        assert "screening_model_info" in text
+        version = metrics_client.app.state.model.version  # type: ignore[attr-defined]
+        assert f'screening_model_info{{version="{version}"}} 1.0' in text
 
 
 class TestRequestId:
