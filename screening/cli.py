@@ -196,7 +196,7 @@ def retention_purge(
 
 @app.command("fhir-example")
 def fhir_example() -> None:
-    """Print the example FHIR Bundle shown in docs/fhir.md (made-up answers, pseudonymised)."""
+    """Print the example FHIR Bundle shown in the README (FHIR section) (made-up answers, pseudonymised)."""
     from screening.fhir.example import example_bundle
 
     print(example_bundle())
