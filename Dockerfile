@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # The screening service: a runtime image with no training dependencies, running as a non-root user.
 #   docker build -t screening .
-#   docker compose up          (service + PostgreSQL, see compose.yaml and docs/operations.md)
+#   docker compose up          (service + PostgreSQL, see compose.yaml and the README (Operations section))
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 

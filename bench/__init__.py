@@ -1,1 +1,1 @@
-"""The benchmark: `python -m bench` (see docs/operations.md)."""
+"""The benchmark: `python -m bench` (see the README (Operations section))."""

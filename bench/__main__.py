@@ -406,6 +406,21 @@ def write_markdown(res: Results, args: argparse.Namespace, out: Path, started: d
                   "`GET /api/v1/screens/{id}` (answers, instrument scores, the read audited) stands in for a read."]
     lines += [f"\n{n}" for n in res.notes if n != "assessment-missing"]
     out.write_text("\n".join(lines) + "\n")
+    _update_readme(out.read_text())
+
+
+README = ROOT / "README.md"
+_START, _END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def _update_readme(table: str) -> None:
+    """Put the new table between the README's bench markers, so the README never shows stale figures."""
+    text = README.read_text(encoding="utf-8")
+    if _START not in text or _END not in text:
+        return
+    head, rest = text.split(_START, 1)
+    _, tail = rest.split(_END, 1)
+    README.write_text(f"{head}{_START}\n{table.strip()}\n{_END}{tail}", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
