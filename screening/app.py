@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from screening import migrate
+from screening import migrate, ops
 from screening.audit.router import router as audit_router
 from screening.auth.router import router as auth_router
 from screening.config import Settings
@@ -101,4 +101,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models_router)
     app.include_router(court_reports_router)
     app.include_router(web_router)
+    ops.install(app, settings)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -41,16 +42,20 @@ def migrate() -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    host: Annotated[str, typer.Option(envvar="SCREENING_HOST", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="SCREENING_PORT", help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, envvar="SCREENING_WORKERS", help="Worker processes.")] = 1,
 ) -> None:
     """Run the service (migrating the database first unless SCREENING_MIGRATE_ON_START=false)."""
     import uvicorn
 
+    from screening.ops.logging import log_config
+
     settings = Settings()
     if settings.migrate_on_start:
         migrate()
+    if workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _prepare_multiprocess_metrics()
     uvicorn.run(
         "screening.app:create_app",
         factory=True,
@@ -58,8 +63,23 @@ def serve(
         port=port,
         workers=workers,
         access_log=False,  # request lines can carry query strings; the service logs what it needs itself
+        log_config=log_config(settings.log_level, settings.log_json),
         proxy_headers=True,
     )
+
+
+def _prepare_multiprocess_metrics() -> None:
+    """Workers share Prometheus samples through files; stale files from an earlier run would add up."""
+    import shutil
+    import tempfile
+
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if configured:
+        directory = Path(configured)
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="screening-metrics-")
 
 
 @users_app.command("add")

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     login_ip_max_failures: int = Field(
         default=20, ge=1, description="Failed logins from one address per window before 429 (several staff share a NAT)."
     )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token a Prometheus scraper presents to /metrics; loopback needs none."
+    )
+    log_json: bool = Field(default=True, description="One JSON object per log line (false: plain text).")
+    log_level: str = Field(default="INFO", description="Level of the service's logs.")
+    log_requests: bool = Field(default=True, description="Log one line per request: route template, status, time.")
     retention_days: int = Field(default=2555, ge=1, description="Personal data kept this long (7 years by default).")
     fhir_base_url: str = Field(
         default="https://ld-screening.invalid/fhir",

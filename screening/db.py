@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -63,8 +64,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
-def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+class _WriterGate:
+    """Queues this process's SQLite writers on a lock instead of in SQLite's busy handler.
+
+    The busy handler retries by sleeping (up to 100 ms a time), so under load a waiting request
+    can sleep through many free moments of the lock while newcomers take it: seconds of tail
+    latency. Waiting here wakes the next writer as soon as the lock is free. The wait is bounded
+    like busy_timeout; past it, the transaction falls back to SQLite's own waiting. Other
+    processes (workers) are still serialised by SQLite itself.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self._lock = threading.Lock()
+        self._timeout = timeout
+
+    def begin(self, conn: Any) -> None:
+        conn.info["writer_gate"] = self._lock.acquire(timeout=self._timeout)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self.end(conn)
+            raise
+
+    def end(self, conn: Any) -> None:
+        if conn.info.pop("writer_gate", False):
+            self._lock.release()
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -73,8 +97,11 @@ def make_engine(settings: Settings) -> Engine:
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, hide_parameters=True)
+        gate = _WriterGate(timeout=15)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", gate.begin)
+        event.listen(engine, "commit", gate.end)
+        event.listen(engine, "rollback", gate.end)
         return engine
     # hide_parameters: bound values (custody records, dates of birth) never reach logs or error messages.
     return create_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size, pool_pre_ping=True,

@@ -9,7 +9,8 @@ profile="${1:-runtime}"
 
 apt_packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core)  # WeasyPrint renders PDFs
 if [[ $profile == dev ]]; then
-  apt_packages+=(chromium poppler-utils npm)  # browser tests; pdftoppm/pdftotext for report checks
+  apt_packages+=(chromium poppler-utils npm)  # browser tests (npm: axe-core); pdftoppm/pdftotext for report checks
+  apt_packages+=(wrk)  # the benchmark's load generator (python -m bench)
 fi
 missing=()
 for p in "${apt_packages[@]}"; do

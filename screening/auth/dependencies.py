@@ -52,7 +52,7 @@ class Authorize:
     def __init__(self, permission: Permission) -> None:
         self.permission = permission
 
-    def __call__(self, principal: CurrentUser) -> Principal:
+    async def __call__(self, principal: CurrentUser) -> Principal:  # no I/O: not worth a thread-pool hop
         if not allowed(principal.role, self.permission):
             raise Forbidden(f"The {principal.role} role may not do this.")
         return principal

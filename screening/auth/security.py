@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,9 +14,17 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from screening.db import utcnow
 
 _hasher = PasswordHasher()  # argon2-cffi defaults follow RFC 9106's second recommended option
+
+
 # Verified against when a username is unknown, so that a miss costs the same as a wrong password
 # and timing does not reveal which usernames exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+# Made on first use rather than at import: an Argon2 hash costs tenths of a second of every
+# worker's start-up otherwise.
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
 ALGORITHM = "HS256"
 
 
@@ -25,7 +34,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

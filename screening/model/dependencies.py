@@ -10,8 +10,8 @@ from screening.auth.schemas import Principal
 from screening.model.service import ModelBundle
 
 
-def get_model(request: Request) -> ModelBundle:
-    """The model verified and loaded in the app's lifespan."""
+async def get_model(request: Request) -> ModelBundle:
+    """The model verified and loaded in the app's lifespan (no I/O: async saves a thread-pool hop)."""
     bundle: ModelBundle = request.app.state.model
     return bundle
 

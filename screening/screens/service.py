@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -108,6 +108,10 @@ def create_screen(
 
 def lock(session: Session, screen: Screen) -> Screen:
     """Re-read the screen holding its row lock until commit (PostgreSQL; SQLite's writer lock is already held)."""
+    if session.get_bind().dialect.name == "sqlite":
+        # Every SQLite transaction starts with BEGIN IMMEDIATE (screening.db), and the screen was read
+        # inside this one: it is current, and no other writer can change it before commit.
+        return screen
     locked = session.scalars(
         select(Screen).where(Screen.id == screen.id).with_for_update().execution_options(populate_existing=True)
     ).one()
@@ -121,7 +125,20 @@ def ensure_editable(screen: Screen) -> None:
         raise Conflict("The person declined screening; record their consent again before adding answers.")
 
 
+_MERGED = "screens.merged_answers"
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_merged(session: Session) -> None:
+    session.info.pop(_MERGED, None)
+
+
 def current_answers(session: Session, screen_id: str) -> dict[str, Answer]:
+    merged = session.info.pop(_MERGED, None)
+    if merged is not None and merged[0] == screen_id:
+        # The set patch_answers has just written in this transaction (under the screen's lock):
+        # reading it back would cost a query per PATCH for the same rows.
+        return dict(merged[1])
     return {a.item_id: a for a in session.scalars(select(Answer).where(Answer.screen_id == screen_id))}
 
 
@@ -156,11 +173,13 @@ def patch_answers(
             if row is None:
                 continue
             session.delete(row)
+            del stored[item_id]
             revision = row.revision + 1
         elif row is None:
             revision = 1
-            session.add(Answer(screen_id=screen.id, item_id=item_id, value=value, revision=revision,
-                               updated_by_id=user.id, updated_at=now))
+            stored[item_id] = Answer(screen_id=screen.id, item_id=item_id, value=value, revision=revision,
+                                     updated_by_id=user.id, updated_at=now)
+            session.add(stored[item_id])
         else:
             # bool is an int in Python: compare types too, so True never equals 1.
             if row.value == value and type(row.value) is type(value):
@@ -174,6 +193,7 @@ def patch_answers(
         screen.updated_at = now
         audit.record(session, user.actor, "screen.answers.update", "screen", screen.id, {"items": sorted(changed)})
     session.flush()
+    session.info[_MERGED] = (screen.id, stored)
     return screen
 
 
@@ -215,9 +235,16 @@ def finalise(session: Session, user: Principal, screen: Screen) -> Screen:
 
 def _usernames(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    return dict(session.execute(select(User.id, User.username).where(User.id.in_(wanted))).tuples().all())
+    # Users already in the session (typically the signed-in nurse, loaded to check her token) cost no query.
+    names = {}
+    for user_id in list(wanted):
+        user = session.identity_map.get(session.identity_key(User, user_id))  # type: ignore[arg-type]
+        if isinstance(user, User):
+            names[user_id] = user.username
+            wanted.discard(user_id)
+    if wanted:
+        names |= dict(session.execute(select(User.id, User.username).where(User.id.in_(wanted))).tuples().all())
+    return names
 
 
 def summary(screen: Screen, names: dict[int, str]) -> ScreenSummary:

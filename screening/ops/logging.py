@@ -1,0 +1,78 @@
+"""Structured (JSON) logs without personal data.
+
+One JSON object per line, with the request id of the request being served. Exception messages are
+never written: database and validation errors quote submitted values, which can be personal data.
+A logged exception carries its type and its frames (file, line, function) only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+# Extra fields a call may attach with `extra={...}`; anything else is dropped, so a careless
+# `extra={"body": ...}` cannot leak into the logs.
+ALLOWED_EXTRA = ("method", "route", "status", "duration_ms", "worker_pid", "event")
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None) or request_id_var.get()
+        if request_id:
+            entry["request_id"] = request_id
+        for key in ALLOWED_EXTRA:
+            value = getattr(record, key, None)
+            if value is not None:
+                entry[key] = value
+        if record.exc_info and record.exc_info[0] is not None:
+            exc_type, _exc, tb = record.exc_info
+            entry["exc_type"] = exc_type.__name__
+            entry["frames"] = [f"{f.filename}:{f.lineno}:{f.name}" for f in traceback.extract_tb(tb)][-10:]
+        return json.dumps(entry, separators=(",", ":"), default=str)
+
+
+def log_config(level: str = "INFO", json_format: bool = True) -> dict[str, Any]:
+    """A `logging.config.dictConfig` for the service and uvicorn's own loggers (given to `uvicorn.run`)."""
+    formatter = (
+        {"()": "screening.ops.logging.JsonFormatter"}
+        if json_format
+        else {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+    )
+    handler = {
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "formatter": "default",
+        "filters": ["request_id"],
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": "screening.ops.logging.RequestIdFilter"}},
+        "formatters": {"default": formatter},
+        "handlers": {"default": handler},
+        "loggers": {
+            "screening": {"handlers": ["default"], "level": level, "propagate": False},
+            "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
+            "uvicorn.error": {"level": level},
+            # Request lines carry raw paths and query strings; the service writes its own request log.
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+    }

@@ -1,0 +1,72 @@
+"""One pure-ASGI middleware: request id, latency histogram by route template, and the request log.
+
+Pure ASGI rather than BaseHTTPMiddleware: it sits on every request, and the hot paths are measured
+against a bare endpoint (see bench/).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from screening.ops.logging import request_id_var
+from screening.ops.metrics import REQUEST_LATENCY, REQUESTS_IN_ERROR
+
+log = logging.getLogger("screening.request")
+# A caller's (e.g. the load balancer's) request id is kept only if it is short and plain.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_PID = os.getpid()
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    # Unmatched paths are folded into one label: raw paths would explode the metric's cardinality.
+    return path if isinstance(path, str) else "unmatched"
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, log_requests: bool = True) -> None:
+        self.app = app
+        self.log_requests = log_requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        request_id = incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        status = 500
+        start = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = _route_template(scope)
+            method = scope["method"]
+            REQUEST_LATENCY.labels(method, route, str(status)).observe(elapsed)
+            if status >= 500:
+                REQUESTS_IN_ERROR.labels(method, route).inc()
+            if self.log_requests:
+                log.info("request", extra={"request_id": request_id, "method": method, "route": route, "status": status,
+                                           "duration_ms": round(elapsed * 1000, 2), "worker_pid": _PID})
+            request_id_var.reset(token)

@@ -1,0 +1,44 @@
+"""`screening migrate` is safe to run from several instances at once (PostgreSQL advisory lock).
+
+Every instance of a scaled-out deployment may run the migration step as it starts; they must not
+race each other into half-applied schemas or duplicate version rows.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from screening import migrate
+from tests.conftest import _postgres_database
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+ROOT = Path(__file__).resolve().parents[2]
+INSTANCES = 3
+
+
+def test_three_instances_migrating_at_once_all_succeed(tmp_path: Path) -> None:
+    for url in _postgres_database():
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SCREENING_")}
+        env |= {"SCREENING_DATABASE_URL": url, "SCREENING_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+        procs = [subprocess.Popen([sys.executable, "-m", "screening", "migrate"], env=env, cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(INSTANCES)]
+        outputs = [p.communicate(timeout=120)[0].decode(errors="replace") for p in procs]
+        assert [p.returncode for p in procs] == [0] * INSTANCES, "\n---\n".join(outputs)
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                versions = {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
+                rows = conn.scalar(text("SELECT count(*) FROM alembic_version"))
+                screens = conn.scalar(text("SELECT count(*) FROM screens"))
+            assert versions == migrate.script_heads()
+            assert rows == len(versions)
+            assert screens == 0
+        finally:
+            engine.dispose()

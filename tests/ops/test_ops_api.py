@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from screening.app import create_app
+from screening.config import Settings
+from screening.ops.logging import JsonFormatter
+from tests.factories import answer, create_screen, give_consent, headers_for, make_user
+
+METRICS_TOKEN = "metrics-token-0123456789abcdefghijklmnop"
+
+
+@pytest.fixture
+def metrics_client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    app = create_app(settings.model_copy(update={"metrics_token": SecretStr(METRICS_TOKEN)}))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+class TestLive:
+    def test_answers_without_token(self, client: TestClient) -> None:
+        r = client.get("/health/live")
+        assert r.status_code == 200
+        assert r.json()["status"] == "ok"
+
+
+class TestReady:
+    def test_ready_when_the_database_answers(self, client: TestClient) -> None:
+        r = client.get("/health/ready")
+        assert r.status_code == 200
+        assert r.json()["status"] == "ready"
+        assert r.json()["checks"]["database"] == "ok"
+        assert r.json()["checks"]["model"] == "ok"
+
+    def test_not_ready_without_a_model(self, client: TestClient) -> None:
+        client.app.state.model = None  # type: ignore[attr-defined]
+        r = client.get("/health/ready")
+        assert r.status_code == 503
+        assert r.json()["checks"]["model"] == "not loaded"
+
+    def test_not_ready_when_the_database_is_gone(self, client: TestClient) -> None:
+        client.app.state.engine.dispose()  # type: ignore[attr-defined]
+        client.app.state.engine = Engine.__new__(Engine)  # type: ignore[attr-defined]  # an engine that cannot connect
+        r = client.get("/health/ready")
+        assert r.status_code == 503
+        assert r.json()["status"] == "not_ready"
+        assert r.json()["checks"]["database"].startswith("unreachable")
+
+
+class TestMetrics:
+    def test_refused_to_a_remote_client_without_token(self, metrics_client: TestClient) -> None:
+        # TestClient's peer address is "testclient", not loopback.
+        r = metrics_client.get("/metrics")
+        assert r.status_code == 403
+        assert r.headers["content-type"] == "application/problem+json"
+
+    def test_refused_with_a_wrong_token(self, metrics_client: TestClient) -> None:
+        r = metrics_client.get("/metrics", headers={"Authorization": "Bearer not-the-token"})
+        assert r.status_code == 403
+
+    def test_route_templates_screens_by_status_and_model(self, metrics_client: TestClient, session: Session) -> None:
+        h = headers_for(metrics_client, make_user(session))
+        s = create_screen(metrics_client, h)
+        give_consent(metrics_client, h, s["id"])
+        answer(metrics_client, h, s["id"], {"phq9_1": 2})
+        metrics_client.get(f"/api/v1/screens/{s['id']}?custody_record=CR123", headers=h)
+        r = metrics_client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert r.status_code == 200
+        text = r.text
+        assert 'route="/api/v1/screens/{screen_id}/answers"' in text
+        assert 'screening_http_request_duration_seconds_bucket{le="0.025",method="PATCH"' in text
+        # Raw paths (screen ids, query strings) never become labels.
+        assert s["id"] not in text
+        assert "CR123" not in text
+        assert 'screening_screens{status="draft"} 1.0' in text
+        version = metrics_client.app.state.model.version  # type: ignore[attr-defined]
+        assert f'screening_model_info{{version="{version}"}} 1.0' in text
+
+
+class TestRequestId:
+    def test_a_request_id_is_returned(self, client: TestClient) -> None:
+        r = client.get("/health/live")
+        assert len(r.headers["x-request-id"]) == 32
+
+    def test_a_plain_caller_id_is_kept_and_an_odd_one_replaced(self, client: TestClient) -> None:
+        assert client.get("/health/live", headers={"X-Request-ID": "lb-42.a"}).headers["x-request-id"] == "lb-42.a"
+        odd = client.get("/health/live", headers={"X-Request-ID": "x" * 65}).headers["x-request-id"]
+        assert odd != "x" * 65
+
+
+class TestJsonLogs:
+    def test_request_log_has_route_template_not_path(
+        self, client: TestClient, session: Session, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        h = headers_for(client, make_user(session))
+        s = create_screen(client, h, custody_record="CR/SECRET/26")
+        with caplog.at_level(logging.INFO, logger="screening.request"):
+            client.get(f"/api/v1/screens/{s['id']}?q=CR/SECRET/26", headers=h | {"X-Request-ID": "req-1"})
+        formatter = JsonFormatter()
+        lines = [json.loads(formatter.format(rec)) for rec in caplog.records if rec.name == "screening.request"]
+        assert lines, "no request log line"
+        line = lines[-1]
+        assert line["route"] == "/api/v1/screens/{screen_id}"
+        assert line["status"] == 200
+        assert line["request_id"] == "req-1"
+        assert "SECRET" not in json.dumps(lines)
+        assert s["id"] not in json.dumps(lines)
+
+    def test_exception_message_is_never_written(self) -> None:
+        try:
+            raise ValueError("date_of_birth=1991-04-12 custody_record=CR/1/26")
+        except ValueError:
+            import sys
+
+            rec = logging.LogRecord("screening", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+        out = json.loads(JsonFormatter().format(rec))
+        assert out["exc_type"] == "ValueError"
+        assert "1991" not in json.dumps(out)
