@@ -29,6 +29,8 @@ from screening.routes.router import router as routes_router
 from screening.routes.rulebook import load_rulebook
 from screening.screens.router import router as screens_router
 from screening.users.router import router as users_router
+from screening.web.reports.router import router as court_reports_router
+from screening.web.router import router as web_router
 
 try:
     __version__ = version("screening")
@@ -97,5 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(fhir_router)
     app.include_router(assessment_router)
     app.include_router(models_router)
+    app.include_router(court_reports_router)
+    app.include_router(web_router)
     ops.install(app, settings)
     return app

@@ -9,7 +9,7 @@ profile="${1:-runtime}"
 
 apt_packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core)  # WeasyPrint renders PDFs
 if [[ $profile == dev ]]; then
-  apt_packages+=(chromium poppler-utils)  # browser tests; pdftoppm/pdftotext for report checks
+  apt_packages+=(chromium poppler-utils npm)  # browser tests (npm: axe-core); pdftoppm/pdftotext for report checks
   apt_packages+=(wrk)  # the benchmark's load generator (python -m bench)
 fi
 missing=()
@@ -37,4 +37,13 @@ if [[ ! -f $stamp ]]; then
     .venv/bin/python -m pip install -q -e .
   fi
   touch "$stamp"
+fi
+
+if [[ $profile == dev ]]; then
+  # axe-core for the browser tests' accessibility checks, pinned in package-lock.json (npm registry only).
+  npm_stamp="node_modules/.installed-$(sha256sum package-lock.json | cut -c1-16)"
+  if [[ ! -f $npm_stamp ]]; then
+    npm ci --no-audit --no-fund --silent
+    touch "$npm_stamp"
+  fi
 fi

@@ -33,6 +33,7 @@ class Permission(StrEnum):
     # Court information reports: the record-level rule `may_read_court_report` adds the consent check.
     court_report_read = "court_report:read"
     models_read = "models:read"
+    court_reports_list = "court_reports:list"
 
 
 POLICY: dict[Permission, frozenset[Role]] = {
@@ -57,6 +58,8 @@ POLICY: dict[Permission, frozenset[Role]] = {
     # Model versions and their held-out figures hold no personal data; the people who train, promote
     # and commission the model, and nurses who see its version on every assessment, may read them.
     Permission.models_read: frozenset(Role),
+    # The court sees which reports were shared with it, never the screens themselves.
+    Permission.court_reports_list: frozenset({Role.court}),
 }
 
 

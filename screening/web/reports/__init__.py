@@ -1,0 +1,1 @@
+"""The list of court information reports a court user may open."""

@@ -1,0 +1,322 @@
+"""End to end in Chromium: a nurse signs in, opens a screen, records consent, answers, goes offline and
+back, resolves a conflict, sees the assessment and finalises; a person declines; axe-core on every page."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from screening.screens.models import Answer, AnswerEvent, Consent, Screen
+from tests.factories import make_user
+from tests.web.helpers import Api, check_accessibility, current_item, question_count, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+# Answers by item: option index for ordinal items, 0 = Yes / 1 = No for yes/no items (the order on screen).
+YES, NO = 0, 1
+
+
+def answer_section(page: Page, section: str, plan: dict[str, int]) -> list[str]:
+    """Open a section from the section list and answer every question asked in it; returns the items seen."""
+    page.locator("#section-list").get_by_role("button", name=re.compile(section)).click()
+    expect(page.locator("#section-title")).to_have_text(section)
+    seen = []
+    while True:
+        item = current_item(page)
+        seen.append(item)
+        radios = page.locator("#question input[type=radio]")
+        boolean = radios.count() == 2 and page.locator("#question").get_by_label("Yes", exact=True).count() == 1
+        radios.nth(plan.get(item, NO if boolean else 0)).check()
+        number, of = question_count(page)
+        if number == of:
+            return seen
+        page.get_by_role("button", name="Next question").click()
+        expect(page.locator("#question")).not_to_have_attribute("data-item", item)
+
+
+def stored_answers(session: Session, screen_id: str) -> dict[str, object]:
+    """What the server holds. The read transaction is ended at once: on SQLite every transaction takes the
+    write lock (BEGIN IMMEDIATE), and the live server must not wait for the test."""
+    try:
+        return {a.item_id: a.value for a in session.scalars(select(Answer).where(Answer.screen_id == screen_id))}
+    finally:
+        session.rollback()
+
+
+class TestSignIn:
+    def test_wrong_password_is_named_then_right_one_lands_on_todays_screens(
+        self, page: Page, session: Session
+    ) -> None:
+        nurse = make_user(session, full_name="Nurse Ada")
+        page.goto("/app/")
+        expect(page).to_have_url(re.compile(r"/app/signin"))  # signed out: sent to sign in
+        page.get_by_role("button", name="Sign in").click()
+        summary = page.locator("#error-summary")
+        expect(summary).to_be_visible()
+        expect(summary.get_by_role("link", name="Enter your username")).to_be_visible()
+        check_accessibility(page, "sign-in with errors")
+        summary.get_by_role("link", name="Enter your password").click()
+        expect(page.get_by_label("Password")).to_be_focused()
+
+        page.get_by_label("Username").fill(nurse.username)
+        page.get_by_label("Password").fill("not the password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(summary).to_contain_text("The username or password is not right")
+
+        sign_in(page, nurse.username)
+        expect(page).to_have_url(re.compile(r"/app/$"))
+        expect(page.get_by_role("heading", name="Today's screens")).to_be_visible()
+        expect(page.locator("#screens-empty")).to_be_visible()
+        check_accessibility(page, "today's screens (empty)")
+
+
+class TestFullScreen:
+    def test_consent_to_final(self, page: Page, session: Session, live_url: str) -> None:
+        nurse = make_user(session, full_name="Nurse Ada")
+        username = nurse.username  # read now: reloading it later would hold SQLite's write lock
+        sign_in(page, username)
+        page.get_by_role("link", name="Open a new screen").click()
+
+        # The error summary names each missing field and links to it.
+        page.get_by_role("button", name="Open screen").click()
+        expect(page.locator("#error-summary")).to_contain_text("Enter the custody record number")
+        expect(page.locator("#error-summary")).to_contain_text("Enter the date of birth")
+        check_accessibility(page, "new screen with errors")
+        page.get_by_label("Custody record number").fill("CR/01234/26")
+        page.get_by_label("Date of birth").fill("1990-05-17")
+        page.get_by_label("Female").check()
+        page.get_by_role("button", name="Open screen").click()
+
+        expect(page.get_by_role("heading", name="Consent and capacity")).to_be_visible()
+        expect(page.locator("#screen-caption")).to_contain_text("CR/01234/26")
+        page.get_by_role("button", name="Save consent").click()
+        expect(page.locator("#error-summary")).to_contain_text("Select whether the person agrees to be screened")
+        check_accessibility(page, "consent with errors")
+        page.get_by_label("Yes, agrees to screening").check()
+        page.locator("#share_with_health").check()
+        page.locator("#share_with_court").check()
+        page.get_by_label("Has capacity").check()
+        page.get_by_role("button", name="Save consent").click()
+
+        expect(page.get_by_role("heading", name="Screening questions")).to_be_visible()
+        screen_id = re.search(r"id=([0-9a-f-]+)", page.url).group(1)  # type: ignore[union-attr]
+        check_accessibility(page, "questions")
+
+        plan = {"phq9_1": 2, "phq9_2": 3, "phq9_3": 2, "phq9_4": 2, "phq9_9": 1, "bjmhs_7": YES, "risk_plan": YES,
+                "risk_current_thoughts": YES, "audit_1": 0, "audit_2": 0, "audit_3": 0}
+        answered: list[str] = []
+        # Sections in any order: start in the middle.
+        answered += answer_section(page, "Self-harm and suicide risk", plan)
+        answered += answer_section(page, "Mental health", plan)
+        # Skip logic: with AUDIT-C under 5 the rest of AUDIT is not asked ...
+        alcohol = answer_section(page, "Alcohol", plan)
+        assert alcohol == ["audit_1", "audit_2", "audit_3"]
+        # ... and once it reaches 5 it is.
+        page.locator("#question").get_by_label("Daily or almost daily", exact=True).check()  # audit_3: 4 points
+        page.get_by_role("button", name="Previous question").click()
+        page.locator("#question").get_by_label("3 to 4", exact=True).check()  # audit_2: 1 point
+        expect(page.locator(".question__count")).to_contain_text("of 10")
+        page.get_by_role("button", name="Next question").click()
+        for _ in range(7):
+            page.get_by_role("button", name="Next question").click()
+            page.locator("#question input[type=radio]").first.check()
+        assert question_count(page) == (10, 10)
+        answered += [f"audit_{i}" for i in range(1, 11)]
+        for section in ("Learning disability and communication", "Drugs and withdrawal", "Social needs",
+                        "Physical health"):
+            answered += answer_section(page, section, plan)
+        expect(page.locator("#progress-text")).to_have_text(f"{len(answered)} of {len(answered)} questions answered")
+        expect(page.locator("#sync-banner")).to_have_text(re.compile("Saved"))
+
+        stored = stored_answers(session, screen_id)
+        assert set(stored) == set(answered)
+        assert stored["phq9_2"] == 3 and stored["risk_plan"] is True and stored["audit_2"] == 1
+        assert stored["social_housing"] is False
+
+        page.get_by_role("button", name="See assessment").click()
+        expect(page.get_by_role("heading", name="Assessment", exact=True)).to_be_visible()
+        urgent = page.locator("#urgent")
+        expect(urgent).to_be_visible()
+        expect(urgent).to_contain_text("Urgent: act now")
+        expect(urgent).to_contain_text("Current plan or intent to end their life")
+        scores = page.locator("#scores")
+        expect(scores.get_by_role("row", name=re.compile("PHQ-9"))).to_contain_text("Moderate depression")
+        expect(scores.get_by_role("row", name=re.compile("BJMHS"))).to_contain_text("Met")
+        # The model: each domain with the answers that raised or lowered it, in words as well as bars.
+        domains = page.locator("#model .domain")
+        expect(domains).to_have_count(3)
+        mental = domains.filter(has_text="Mental health")
+        expect(mental.locator(".domain__result")).to_contain_text(re.compile(r"suggested \d+% \(threshold \d+%\)"))
+        # PHQ-9 of 14 and a current plan can only push mental health up.
+        expect(mental.locator(".bar--up", has_text="PHQ-9")).to_contain_text("▲ raises")
+        check_accessibility(page, "assessment (draft)")
+
+        # Routes: accept the most urgent, decline the next with a reason; a decline without one is named.
+        routes = page.locator("#routes article.route")
+        expect(routes.first).to_be_visible()
+        assert routes.count() >= 2
+        first_title = routes.nth(0).locator("h3").inner_text()
+        routes.nth(0).get_by_label("Accept", exact=True).check()
+        routes.nth(0).get_by_role("button", name=re.compile("Save decision")).click()
+        expect(routes.nth(0)).to_contain_text("Accepted")
+        routes.nth(1).get_by_label("Decline", exact=True).check()
+        routes.nth(1).get_by_role("button", name=re.compile("Save decision")).click()
+        expect(page.locator("#error-summary")).to_contain_text("choose a reason for declining")
+        check_accessibility(page, "assessment with a decision error")
+        routes.nth(1).get_by_label("Reason (needed to decline)").select_option("already_supported")
+        routes.nth(1).get_by_label("Note (needed to decline)").fill("Seen by the crisis team this morning.")
+        routes.nth(1).get_by_role("button", name=re.compile("Save decision")).click()
+        expect(routes.nth(1)).to_contain_text("Declined")
+        decided = Api(live_url, username).http.get(f"/api/v1/screens/{screen_id}/recommendations").json()
+        by_decision = {r["decision"]["decision"]: r for r in decided if r["decision"]}
+        assert set(by_decision) == {"accept", "decline"}
+        assert by_decision["accept"]["title"] in first_title
+        assert by_decision["decline"]["decision"]["reason_code"] == "already_supported"
+
+        page.get_by_role("button", name="Finalise screen").click()
+        expect(page.locator("#status-line")).to_contain_text("Final: finalised by")
+        expect(page.get_by_role("button", name="Finalise screen")).to_be_hidden()
+        screen = session.get(Screen, screen_id)
+        assert screen is not None and screen.status == "final"
+        session.rollback()
+
+        # The court report: previewed in the page, and its PDF downloaded.
+        preview = page.locator("#report .report-preview")
+        expect(preview).to_contain_text("CR/01234/26")
+        check_accessibility(page, "assessment (final, report preview)")
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Download PDF").click()
+        assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
+        assert download.value.suggested_filename == "court-report-CR-01234-26.pdf"
+
+        # Back on the list, the final screen is there with its status in words.
+        page.goto("/app/")
+        row = page.locator("tr", has_text="CR/01234/26")
+        expect(row).to_contain_text("Final")
+        check_accessibility(page, "today's screens")
+
+
+class TestOffline:
+    def test_answers_given_offline_reach_the_server_once(
+        self, page: Page, session: Session, live_url: str
+    ) -> None:
+        nurse = make_user(session)
+        api = Api(live_url, nurse.username)
+        screen = api.screen(consent={})
+        sign_in(page, nurse.username)
+        page.goto(f"/app/questions?id={screen['id']}")
+        page.locator("#question").get_by_label("Several days", exact=True).check()  # phq9_1, online
+        expect(page.locator("#sync-banner")).to_have_text(re.compile("Saved"))
+
+        page.context.set_offline(True)
+        given = {"phq9_1": 1}
+        for item, label in [("phq9_2", "Nearly every day"), ("phq9_3", "Not at all"), ("phq9_4", "Several days")]:
+            page.get_by_role("button", name="Next question").click()
+            expect(page.locator("#question")).to_have_attribute("data-item", item)
+            page.locator("#question").get_by_label(label, exact=True).check()
+        # Changed twice while offline: only the last value is sent.
+        page.locator("#question").get_by_label("More than half the days", exact=True).check()
+        given |= {"phq9_2": 3, "phq9_3": 0, "phq9_4": 2}
+        expect(page.locator("#sync-banner")).to_contain_text("Offline: will sync")
+        expect(page.locator("#progress-text")).to_contain_text("4 of")
+        assert stored_answers(session, screen["id"]) == {"phq9_1": 1}
+        check_accessibility(page, "questions while offline")
+
+        page.context.set_offline(False)
+        expect(page.locator("#sync-banner")).to_have_text(re.compile("Saved"), timeout=15_000)
+        assert stored_answers(session, screen["id"]) == given
+        events = dict(session.execute(
+            select(AnswerEvent.item_id, func.count()).where(AnswerEvent.screen_id == screen["id"])
+            .group_by(AnswerEvent.item_id)).tuples().all())
+        session.rollback()
+        assert events == {item: 1 for item in given}, "every answer written exactly once"
+        api.close()
+
+    def test_a_conflict_shows_both_values_and_her_choice_wins(
+        self, page: Page, session: Session, live_url: str
+    ) -> None:
+        nurse = make_user(session)
+        api = Api(live_url, nurse.username)
+        screen = api.screen(consent={})
+        api.answers(screen["id"], {"phq9_1": 0})
+        sign_in(page, nurse.username)
+        page.goto(f"/app/questions?id={screen['id']}#section=mental_health&q=phq9_1")
+        expect(page.locator("#progress-text")).to_contain_text("1 of")
+        expect(page.locator("#question")).to_have_attribute("data-item", "phq9_1")
+
+        page.context.set_offline(True)
+        page.locator("#question").get_by_label("Nearly every day", exact=True).check()
+        expect(page.locator("#sync-banner")).to_contain_text("Offline: will sync")
+        api.answers(screen["id"], {"phq9_1": 1})  # another device, meanwhile
+        page.context.set_offline(False)
+
+        conflicts = page.locator("#conflicts")
+        expect(conflicts).to_be_visible(timeout=15_000)
+        expect(conflicts).to_contain_text("Little interest or pleasure in doing things")
+        expect(conflicts.locator("dd").nth(0)).to_have_text("Nearly every day")
+        expect(conflicts.locator("dd").nth(1)).to_have_text("Several days")
+        check_accessibility(page, "questions with a conflict")
+        assert api.get(screen["id"])["answers"]["phq9_1"] == 1  # nothing overwritten without her choice
+
+        conflicts.get_by_role("button", name=re.compile("Keep this device's answer")).click()
+        expect(conflicts).to_be_hidden()
+        expect(page.locator("#sync-banner")).to_have_text(re.compile("Saved"))
+        assert api.get(screen["id"])["answers"]["phq9_1"] == 3
+        api.close()
+
+
+class TestDeclined:
+    def test_a_decline_is_recorded_and_screening_stops(self, page: Page, session: Session) -> None:
+        nurse = make_user(session)
+        sign_in(page, nurse.username)
+        page.get_by_role("link", name="Open a new screen").click()
+        page.get_by_label("Custody record number").fill("CR/04321/26")
+        page.get_by_label("Date of birth").fill("1985-01-02")
+        page.get_by_role("button", name="Open screen").click()
+        expect(page.locator("#screen-caption")).to_contain_text("CR/04321/26")
+        page.get_by_label("No, declines").check()
+        expect(page.locator("#share_with_court")).to_be_disabled()  # moot once screening is declined
+        page.get_by_label("Has capacity").check()
+        page.get_by_role("button", name="Save consent").click()
+
+        declined = page.locator("#declined")
+        expect(declined).to_be_visible()
+        expect(declined).to_contain_text("Declined: screening stopped")
+        check_accessibility(page, "declined")
+        screen = session.scalars(select(Screen).where(Screen.custody_record == "CR/04321/26")).one()
+        assert screen.status == "declined"
+        consent = session.scalars(select(Consent).where(Consent.screen_id == screen.id)).one()
+        assert (consent.screening, consent.share_with_health, consent.share_with_court) == (False, False, False)
+        screen_id = screen.id
+        assert stored_answers(session, screen_id) == {}
+
+        # Opening its questions afterwards asks nothing.
+        page.goto(f"/app/questions?id={screen_id}")
+        expect(page.locator("#load-error")).to_contain_text("The person declined screening")
+
+
+class TestPortrait:
+    def test_questions_at_768_by_1024(self, page: Page, session: Session, live_url: str) -> None:
+        nurse = make_user(session)
+        screen = Api(live_url, nurse.username).screen(consent={})
+        page.set_viewport_size({"width": 768, "height": 1024})
+        sign_in(page, nurse.username)
+        page.goto(f"/app/questions?id={screen['id']}")
+        option = page.locator("#question .radio").first
+        expect(option).to_be_visible()
+        box = option.bounding_box()
+        assert box is not None and box["height"] >= 44, "touch targets at least 44px high"
+        # Keyboard alone: tab to the first answer and choose it with the space bar.
+        page.locator("#section-title").focus()
+        for _ in range(12):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.type") == "radio":
+                break
+        page.keyboard.press("Space")
+        expect(page.locator("#sync-banner")).to_have_text(re.compile("Saved"))
+        check_accessibility(page, "questions, portrait")
