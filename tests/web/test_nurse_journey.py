@@ -178,6 +178,19 @@ class TestFullScreen:
         assert by_decision["accept"]["title"] in first_title
         assert by_decision["decline"]["decision"]["reason_code"] == "already_supported"
 
+        # Needs: confirm the proposed mental health need; an override without a reason is named.
+        needs = page.locator("#needs article.route")
+        mh = needs.filter(has_text="Mental health")
+        expect(mh).to_contain_text("Proposed: need present")
+        mh.get_by_label("No need").check()
+        mh.get_by_role("button", name=re.compile("Save judgement")).click()
+        expect(page.locator("#error-summary")).to_contain_text("choose a reason for changing the proposal")
+        mh.get_by_label("Need present").check()
+        mh.get_by_role("button", name=re.compile("Save judgement")).click()
+        expect(page.locator("#needs article.route").filter(has_text="Mental health")).to_contain_text(
+            "You confirmed: need present")
+        check_accessibility(page, "assessment with a confirmed need")
+
         page.get_by_role("button", name="Finalise screen").click()
         expect(page.locator("#status-line")).to_contain_text("Final: finalised by")
         expect(page.get_by_role("button", name="Finalise screen")).to_be_hidden()
@@ -188,6 +201,8 @@ class TestFullScreen:
         # The court report: previewed in the page, and its PDF downloaded.
         preview = page.locator("#report .report-preview")
         expect(preview).to_contain_text("CR/01234/26")
+        # The need she confirmed reaches the court, in plain words.
+        expect(preview).not_to_contain_text("confirmed no needs")
         check_accessibility(page, "assessment (final, report preview)")
         with page.expect_download() as download:
             page.get_by_role("button", name="Download PDF").click()

@@ -109,6 +109,63 @@ document.addEventListener("DOMContentLoaded", async () => {
       d.missing && d.missing.length ? el("p", { class: "hint", text: `Not yet answered: ${d.missing.length} ${d.missing.length === 1 ? "item" : "items"}.` }) : null);
   }
 
+  // ---- needs: the nurse confirms or overrides each domain; only confirmed needs reach a court ----
+  async function loadNeeds() {
+    try {
+      const d = await LD.api("GET", `/api/v1/screens/${enc}/decisions`);
+      $("#needs").replaceChildren(...d.needs.map(needCard));
+    } catch (err) {
+      $("#needs").replaceChildren(el("p", { class: "notice", text: err instanceof LD.OfflineError
+        ? "Offline: needs need a connection." : "Needs could not be loaded: " + err.message }));
+    }
+  }
+
+  function needCard(n) {
+    const key = "need-" + n.domain;
+    const proposedText = n.proposed ? "Proposed: need present" : "Proposed: no need found";
+    const decidedText = n.need === null ? null : (n.need ? "✓ You confirmed: need present" : "✗ You decided: no need");
+    const form = el("form", { class: "route__form", novalidate: true });
+    const reasons = el("select", { class: "select", id: key + "-reason", name: "reason_code" },
+      el("option", { value: "", text: "Choose a reason" }), REASONS.map(([v, t]) => el("option", { value: v, text: t })));
+    form.append(
+      el("fieldset", { class: "fieldset" },
+        el("legend", { class: "label", text: `Is there a ${n.title.toLowerCase()} need?` }),
+        el("div", { class: "radios radios--inline" },
+          [["yes", "Need present"], ["no", "No need"]].map(([v, t]) => el("div", { class: "radio" },
+            el("input", { type: "radio", name: "need", id: `${key}-${v}`, value: v }),
+            el("label", { for: `${key}-${v}`, text: t }))))),
+      el("div", { class: "form-group" }, el("label", { class: "label", for: key + "-reason", text: "Reason (needed to change the proposal)" }), reasons),
+      el("div", { class: "form-group" }, el("label", { class: "label", for: key + "-note", text: "Note (needed to change the proposal)" }),
+        el("textarea", { class: "textarea", id: key + "-note", name: "note", rows: "2", maxlength: "500" })),
+      el("button", { type: "submit", class: "button button--secondary" }, "Save judgement", el("span", { class: "visually-hidden", text: " on " + n.title })));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const choice = (form.querySelector("input[name=need]:checked") || {}).value;
+      const errors = [];
+      if (!choice) errors.push({ field: `${key}-yes`, message: `${n.title}: choose need present or no need` });
+      const overriding = choice && (choice === "yes") !== n.proposed;
+      if (overriding && !reasons.value) errors.push({ field: key + "-reason", message: `${n.title}: choose a reason for changing the proposal` });
+      if (overriding && !form.note.value.trim()) errors.push({ field: key + "-note", message: `${n.title}: say why in the note` });
+      if (errors.length) return LD.showErrors(errors);
+      try {
+        await LD.api("PUT", `/api/v1/screens/${enc}/needs/${encodeURIComponent(n.domain)}`,
+          { body: { need: choice === "yes", reason_code: reasons.value || null, note: form.note.value.trim() || null } });
+        LD.showErrors([]);
+        await loadNeeds();
+      } catch (err) {
+        LD.showErrors([{ field: key + "-yes", message: `${n.title}: not saved: ${err.message}` }]);
+      }
+    });
+    return el("article", { class: "route", "aria-labelledby": key + "-title" },
+      el("h3", { id: key + "-title", text: n.title }),
+      el("p", {}, el("strong", { text: proposedText })),
+      n.reasons && n.reasons.length ? el("ul", {}, n.reasons.map((r) => el("li", { text: r.text }))) : null,
+      decidedText ? el("p", { class: "route__decision" }, el("strong", { text: decidedText }),
+        n.overridden && n.reason_code ? ` (changed: ${n.reason_code})` : "") : null,
+      final ? null : form);
+  }
+  await loadNeeds();
+
   // ---- diversion routes ----
   async function loadRoutes() {
     try {
