@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from screening import migrate
 from screening.auth.router import router as auth_router
 from screening.config import Settings
+from screening.contacts.router import router as contacts_router
 from screening.db import make_engine, make_session_factory
 from screening.errors import install_handlers
 from screening.instruments.registry import load_registry
@@ -68,4 +69,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(instruments_router)
     app.include_router(screens_router)
+    app.include_router(contacts_router)
     return app
