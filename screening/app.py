@@ -15,6 +15,8 @@ from screening.config import Settings
 from screening.contacts.router import router as contacts_router
 from screening.db import make_engine, make_session_factory
 from screening.errors import install_handlers
+from screening.insights.router import pages as insights_pages
+from screening.insights.router import router as insights_router
 from screening.instruments.registry import load_registry
 from screening.instruments.router import router as instruments_router
 from screening.screens.router import router as screens_router
@@ -70,4 +72,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(instruments_router)
     app.include_router(screens_router)
     app.include_router(contacts_router)
+    app.include_router(insights_router)
+    app.include_router(insights_pages)
     return app

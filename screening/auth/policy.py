@@ -17,6 +17,7 @@ class Permission(StrEnum):
     screens_read = "screens:read"
     screens_write = "screens:write"
     users_manage = "users:manage"
+    insights_read = "insights:read"
 
 
 POLICY: dict[Permission, frozenset[Role]] = {
@@ -25,6 +26,9 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.screens_read: frozenset({Role.nurse}),
     Permission.screens_write: frozenset({Role.nurse}),
     Permission.users_manage: frozenset({Role.admin}),
+    # Aggregate, suppressed figures for commissioning. Admins run the system, not the service, so they
+    # are not given them by default; a site that wants otherwise adds the role here.
+    Permission.insights_read: frozenset({Role.commissioner}),
 }
 
 

@@ -8,6 +8,8 @@ or expose its detail (answers, scores, free text) stays with the suite that hold
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,6 +32,23 @@ def earlier_screens(session: Session, screen: Screen) -> list[Screen]:
     ))
 
 
+def shown_needs(screen: Screen, needs: Mapping[str, list[str]]) -> list[str]:
+    # Answers kept from before a decline are not used: the person withdrew from screening.
+    return [] if screen.status == ScreenStatus.declined else needs.get(screen.id, [])
+
+
+def flag_for(
+    registry: Registry, rule: mcn.McnRule, screen: Screen, earlier: Sequence[Screen], needs: Mapping[str, list[str]]
+) -> tuple[list[str], mcn.McnAssessment]:
+    """Need domains recorded across this contact and the earlier ones in the window, and the MCN rule's verdict.
+
+    Shared with the commissioners' figures so that the flag a nurse sees and the one counted agree.
+    """
+    recorded = {d for s in [screen, *earlier] for d in shown_needs(s, needs)}
+    recorded_list = [d for d in domains(registry) if d in recorded]
+    return recorded_list, mcn.assess(rule, len(earlier) + 1, recorded_list)
+
+
 def contact_context(
     session: Session, registry: Registry, settings: Settings, user: Principal, screen: Screen
 ) -> ContactContext:
@@ -39,22 +58,17 @@ def contact_context(
     items = []
     for s in earlier:
         visible = may_access_screen(user.role, list(user.custody_suites), s.custody_suite)
-        declined = s.status == ScreenStatus.declined
         items.append(EarlierContact(
             date=s.created_at.date(), visible=visible, screen_id=s.id if visible else None,
             custody_suite=s.custody_suite if visible else None, status=ScreenStatus(s.status),
-            # Answers kept from before a decline are not shown: the person withdrew from screening.
-            need_domains=[] if declined else needs[s.id],
+            need_domains=shown_needs(s, needs),
         ))
-    recorded = {d for c in items for d in c.need_domains} | set(needs[screen.id])
-    recorded_list = [d for d in domains(registry) if d in recorded]
     rule = mcn.McnRule.from_settings(settings)
-    contacts = len(earlier) + 1
-    result = mcn.assess(rule, contacts, recorded_list)
+    recorded, result = flag_for(registry, rule, screen, earlier, needs)
     return ContactContext(
         screen_id=screen.id, linked=screen.person_hash is not None, window_days=REPEAT_WINDOW.days,
-        previous_contacts=len(earlier), contacts_in_window=contacts, need_domains_now=needs[screen.id],
-        need_domains_recorded=recorded_list, earlier=items,
+        previous_contacts=len(earlier), contacts_in_window=len(earlier) + 1,
+        need_domains_now=shown_needs(screen, needs), need_domains_recorded=recorded, earlier=items,
         multiple_complex_needs=MultipleComplexNeeds(
             flagged=result.flagged, rule=rule.describe(), reasons=result.reasons, suggested_routes=result.routes
         ),
