@@ -23,13 +23,17 @@ HOUSING_ITEM = "social_housing"
 SIGNPOSTING_DOMAINS = frozenset({"social"})
 
 
+# The order figures are shown in: the needs L&D services are commissioned for first (NHS England L&D
+# specification), then any domain a site's own instrument adds, housing last.
+PREFERRED_ORDER = ("mental_health", "suicide_risk", "substance_misuse", "learning_disability", "physical_health")
+
+
 def domains(registry: Registry) -> list[str]:
-    """Every need domain this deployment can record, in registry order, housing last."""
-    seen: list[str] = []
-    for inst in registry:
-        if inst.domain not in SIGNPOSTING_DOMAINS and inst.domain not in seen:
-            seen.append(inst.domain)
-    return [*seen, HOUSING]
+    """Every need domain this deployment can record, in a stable order, housing last."""
+    present = {inst.domain for inst in registry} - SIGNPOSTING_DOMAINS
+    ordered = [d for d in PREFERRED_ORDER if d in present]
+    ordered += [inst.domain for inst in registry if inst.domain in present and inst.domain not in ordered]
+    return [*dict.fromkeys(ordered), HOUSING]
 
 
 def need_domains(registry: Registry, answers: Mapping[str, Any]) -> list[str]:

@@ -37,13 +37,15 @@ class Group:
 def suppress(values: Mapping[Hashable, int], groups: Iterable[Group], threshold: int = THRESHOLD) -> set[Hashable]:
     """The keys of every cell to withhold, primary and secondary."""
     hidden = {k for k, v in values.items() if v < threshold}
-    groups = list(groups)
+    groups = [g for g in groups if g.parts]  # a total without parts relates to nothing
     changed = True
     while changed:
         changed = False
         for g in groups:
             while _exposed(g, values, hidden, threshold):
                 shown = sorted((p for p in g.parts if p not in hidden), key=lambda p: (values[p], str(p)))
+                if not shown and g.total in hidden:
+                    break  # everything in the group is withheld already
                 hidden.add(shown[0] if shown else g.total)
                 changed = True
     return hidden

@@ -81,3 +81,8 @@ def test_no_withheld_cell_can_be_recovered_from_any_row_or_column(table: list[li
     groups = [group((r, "t"), [(r, c) for c in range(3)]) for r in [*range(len(table)), "all"]]
     groups += [group(("all", c), [(r, c) for r in range(len(table))]) for c in [*range(3), "t"]]
     assert_protected(values, groups, suppress(values, groups))
+
+
+def test_groups_without_parts_or_fully_withheld_terminate() -> None:
+    assert suppress({"t": 0}, [group("t", [])]) == {"t"}
+    assert suppress({"t": 3, "a": 1, "b": 2}, [group("t", ["a", "b"])]) == {"t", "a", "b"}

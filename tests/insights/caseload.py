@@ -1,0 +1,114 @@
+"""A seeded, multi-month synthetic caseload written straight into the tables with chosen dates.
+
+Every screen is described by a `Case`; the tests count the expected figures from these cases with
+plain Python, independently of the service's queries.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from itertools import combinations
+
+from sqlalchemy.orm import Session
+
+from screening.screens.linkage import person_hash
+from screening.screens.models import Answer, Screen
+from tests.needs_answers import NEED_ANSWERS, answers_for
+
+SUITES = ("Bradford", "Leeds Central", "Wakefield")
+DOMAINS = ("mental_health", "suicide_risk", "substance_misuse", "learning_disability", "physical_health", "housing")
+# Cases a month per suite: Leeds is busy, Bradford middling, Wakefield small (so its cells are withheld).
+SIZES = {"Leeds Central": (40, 60), "Bradford": (12, 22), "Wakefield": (1, 4)}
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    suite: str
+    at: datetime
+    status: str
+    domains: tuple[str, ...]
+    person: str | None
+
+
+def month_start(today: date, back: int) -> date:
+    y, m = divmod(today.year * 12 + today.month - 1 - back, 12)
+    return date(y, m + 1, 1)
+
+
+def month_of(d: datetime) -> str:
+    return f"{d.year:04d}-{d.month:02d}"
+
+
+def build(seed: int, months_back: int = 5, today: date | None = None) -> list[Case]:
+    """Cases over the `months_back` completed months before this one."""
+    rnd = random.Random(seed)
+    today = today or datetime.now(UTC).date()
+    people = [f"PNC/{i:04d}/Q" for i in range(18)]
+    cases = []
+    for back in range(months_back, 0, -1):
+        start = month_start(today, back)
+        for suite in SUITES:
+            lo, hi = SIZES[suite]
+            for _ in range(rnd.randint(lo, hi)):
+                at = datetime(start.year, start.month, rnd.randint(1, 28), rnd.randint(0, 23), rnd.randint(0, 59),
+                              tzinfo=UTC)
+                status = rnd.choices(["declined", "final", "draft"], weights=[25, 60, 15])[0]
+                domains = tuple(d for d in DOMAINS if rnd.random() < 0.35)
+                person = rnd.choice(people) if rnd.random() < 0.6 else None
+                cases.append(Case(str(uuid.UUID(int=rnd.getrandbits(128))), suite, at, status, domains, person))
+    return cases
+
+
+def insert(session: Session, cases: list[Case], user_id: int, person_key: str) -> None:
+    for c in cases:
+        session.add(Screen(
+            id=c.id, custody_record=f"CR/{c.id[:8]}", date_of_birth=date(1990, 1, 1), sex="male",
+            custody_suite=c.suite, status=c.status, created_by_id=user_id, created_at=c.at, updated_at=c.at,
+            person_hash=person_hash(person_key, c.person) if c.person else None,
+        ))
+    session.flush()
+    for c in cases:
+        # Declined screens keep answers given before the decline: they must not count as needs.
+        for item_id, value in answers_for(*c.domains).items():
+            session.add(Answer(screen_id=c.id, item_id=item_id, value=value, updated_by_id=user_id, updated_at=c.at))
+    session.commit()
+
+
+def expected(cases: list[Case]) -> dict[tuple[str, str], dict[str, int]]:
+    """Raw counts per (month, suite), and per (month, "All suites"), counted from the cases."""
+    out: dict[tuple[str, str], dict[str, int]] = {}
+
+    def add(month: str, suite: str, key: str) -> None:
+        for s in (suite, "All suites"):
+            cell = out.setdefault((month, s), {})
+            cell[key] = cell.get(key, 0) + 1
+
+    for c in cases:
+        m = month_of(c.at)
+        for s in (c.suite, "All suites"):
+            out.setdefault((m, s), {})
+        add(m, c.suite, "screens")
+        add(m, c.suite, {"declined": "declined", "final": "completed", "draft": "open"}[c.status])
+        if c.status == "final":
+            for d in c.domains:
+                add(m, c.suite, f"need:{d}")
+            for a, b in combinations(c.domains, 2):
+                add(m, c.suite, f"pair:{a}+{b}")
+        if c.person:
+            add(m, c.suite, "linked")
+            earlier = [e for e in cases if e.person == c.person and c.at - timedelta(days=365) <= e.at < c.at]
+            if earlier:
+                add(m, c.suite, "repeat")
+            domains = {d for e in [c, *earlier] if e.status != "declined" for d in e.domains}
+            contacts = len(earlier) + 1
+            # The default rule, restated: 3+ contacts and 2+ domains, or a repeat contact with housing and another.
+            if (contacts >= 3 and len(domains) >= 2) or (contacts >= 2 and "housing" in domains and len(domains) >= 2):
+                add(m, c.suite, "mcn")
+    return out
+
+
+assert set(NEED_ANSWERS) == set(DOMAINS)
