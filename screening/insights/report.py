@@ -35,6 +35,13 @@ DOMAIN_LABELS = {
 }
 
 
+SHORT_LABELS = {"suicide_risk": "Self-harm risk", "learning_disability": "LD / communication"}
+
+
+def short_label(domain: str) -> str:
+    return SHORT_LABELS.get(domain, label(domain))
+
+
 def label(domain: str) -> str:
     return DOMAIN_LABELS.get(domain, domain.replace("_", " ").capitalize())
 
@@ -63,7 +70,7 @@ def _page(f: Figures, settings: Settings, suite: str | None, title: str) -> Page
     figs = [
         charts.bar_chart("Screens opened, by month", months, [r.screens for r in trend]),
         charts.bar_chart("Declined screening, by month", months, [r.declined_rate for r in trend], percent=True),
-        charts.bar_chart(f"Prevalence of each need, {latest.month}", [label(d) for d in s.need_domains],
+        charts.bar_chart(f"Prevalence of each need, {latest.month}", [short_label(d) for d in s.need_domains],
                          [latest.needs[d].rate for d in s.need_domains], percent=True),
         charts.bar_chart("Repeat contact (of linked screens), by month", months,
                          [r.repeat_contact_rate for r in trend], percent=True),

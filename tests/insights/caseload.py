@@ -47,7 +47,8 @@ def build(seed: int, months_back: int = 5, today: date | None = None) -> list[Ca
     """Cases over the `months_back` completed months before this one."""
     rnd = random.Random(seed)
     today = today or datetime.now(UTC).date()
-    people = [f"PNC/{i:04d}/Q" for i in range(18)]
+    # A pool small enough that some people come back several times, as a revolving-door group does.
+    people = [f"PNC/{i:04d}/Q" for i in range(90)]
     cases = []
     for back in range(months_back, 0, -1):
         start = month_start(today, back)
