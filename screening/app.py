@@ -15,6 +15,7 @@ from screening.config import Settings
 from screening.contacts.router import router as contacts_router
 from screening.db import make_engine, make_session_factory
 from screening.errors import install_handlers
+from screening.fhir.router import router as fhir_router
 from screening.insights.router import pages as insights_pages
 from screening.insights.router import router as insights_router
 from screening.instruments.registry import load_registry
@@ -74,4 +75,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(contacts_router)
     app.include_router(insights_router)
     app.include_router(insights_pages)
+    app.include_router(fhir_router)
     return app

@@ -57,7 +57,7 @@ def users_add(
     username: str,
     role: Annotated[Role, typer.Option("--role", help="nurse, court, data_scientist, admin or commissioner.")],
     password: Annotated[str, typer.Option("--password", help="At least 12 characters.")],
-    suite: Annotated[list[str] | None, typer.Option("--suite", help="Custody suite (repeat for several); nurses need one.")] = None,
+    suite: Annotated[list[str] | None, typer.Option("--suite", help="Custody suite (repeatable); nurses need one.")] = None,
     full_name: Annotated[str, typer.Option("--full-name", help="Name shown on reports.")] = "",
 ) -> None:
     """Create a user account."""
@@ -74,6 +74,14 @@ def users_add(
         raise typer.Exit(2) from exc
     finally:
         engine.dispose()
+
+
+@app.command("fhir-example")
+def fhir_example() -> None:
+    """Print the example FHIR Bundle shown in docs/fhir.md (made-up answers, pseudonymised)."""
+    from screening.fhir.example import example_bundle
+
+    print(example_bundle())
 
 
 if __name__ == "__main__":

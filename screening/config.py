@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1, description="Failed logins per user per window before 429.")
     login_window_seconds: int = Field(default=900, ge=1)
     retention_days: int = Field(default=2555, ge=1, description="Personal data kept this long (7 years by default).")
+    fhir_base_url: str = Field(
+        default="https://ld-screening.invalid/fhir",
+        description="Base of the canonical URLs in FHIR exports (Questionnaires, code systems); set per site.",
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret_in_production(self) -> Settings:

@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh dev
 export SCREENING_TEST_POSTGRES_URL="${SCREENING_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}"
-.venv/bin/ruff check screening training tests
+.venv/bin/ruff check .
 exec .venv/bin/python -m pytest -n 2 --dist loadgroup "$@"

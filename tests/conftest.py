@@ -105,7 +105,11 @@ def engine(settings: Settings) -> Iterator[Engine]:
 
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
-    """A session for arranging data and checking what was stored (commit explicitly to share with the app)."""
+    """A session for arranging data and checking what was stored.
+
+    Commit or roll back before calling the app: on SQLite every transaction begins IMMEDIATE and holds
+    the writer lock until it ends.
+    """
     s = make_session_factory(engine)()
     try:
         yield s

@@ -10,7 +10,7 @@ from screening.audit.service import Actor
 
 class Token(BaseModel):
     access_token: str = Field(description="Bearer token for the Authorization header.")
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int = Field(description="Seconds until the token expires.")
 
 

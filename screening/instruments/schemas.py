@@ -7,7 +7,7 @@ them at load so that a site's edit that breaks a rule fails loudly at start-up, 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -61,7 +61,7 @@ class AllOf(_Strict):
     all: list[Rule]
 
 
-Rule = Union[TotalAtLeast, ItemTrue, ItemAtLeast, SumAtLeast, AnyOf, AllOf]
+Rule = TotalAtLeast | ItemTrue | ItemAtLeast | SumAtLeast | AnyOf | AllOf
 AnyOf.model_rebuild()
 AllOf.model_rebuild()
 
