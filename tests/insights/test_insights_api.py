@@ -119,7 +119,7 @@ class TestSummaryFigures:
                     assert value is None, (key, num)
                 else:
                     assert value == (round(want[key].get(num, 0) / want[key][den], 3) if want[key].get(den) else None)
-        assert shown > 150 and withheld > 50, (shown, withheld)  # the caseload exercises both
+        assert shown > 100 and withheld > 50, (shown, withheld)  # the caseload exercises both
         # Busy suite: never withheld for its headline counts.
         for month in {m for m, _ in rows}:
             assert rows[(month, "Leeds Central")]["screens"] == want[(month, "Leeds Central")]["screens"]
