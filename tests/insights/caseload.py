@@ -43,18 +43,18 @@ def month_of(d: datetime) -> str:
     return f"{d.year:04d}-{d.month:02d}"
 
 
-def build(seed: int, months_back: int = 5, today: date | None = None) -> list[Case]:
-    """Cases over the `months_back` completed months before this one."""
+def build(seed: int, months_back: int = 5, today: date | None = None, scale: int = 1) -> list[Case]:
+    """Cases over the `months_back` completed months before this one (`scale` times the usual numbers)."""
     rnd = random.Random(seed)
     today = today or datetime.now(UTC).date()
     # A pool small enough that some people come back several times, as a revolving-door group does.
-    people = [f"PNC/{i:04d}/Q" for i in range(90)]
+    people = [f"PNC/{i:04d}/Q" for i in range(90 * scale)]
     cases = []
     for back in range(months_back, 0, -1):
         start = month_start(today, back)
         for suite in SUITES:
             lo, hi = SIZES[suite]
-            for _ in range(rnd.randint(lo, hi)):
+            for _ in range(rnd.randint(lo * scale, hi * scale)):
                 at = datetime(start.year, start.month, rnd.randint(1, 28), rnd.randint(0, 23), rnd.randint(0, 59),
                               tzinfo=UTC)
                 status = rnd.choices(["declined", "final", "draft"], weights=[25, 60, 15])[0]
