@@ -1,6 +1,6 @@
 """Bar charts as plain geometry for inline SVG: no scripts, no CDN, the same in HTML and PDF.
 
-A withheld figure is drawn as an empty outlined stub labelled "<5" (or "withheld" for a rate), never
+A withheld figure is drawn as an empty outlined stub labelled "<5" (or "-" for a rate), never
 as a bar of guessed height.
 """
 
@@ -66,7 +66,7 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[int | float | 
             bars.append(Bar(x, HEIGHT - BOTTOM - h, w, h, label, text, False))
         else:
             stub = 6.0
-            bars.append(Bar(x, HEIGHT - BOTTOM - stub, w, stub, label, "withheld" if percent else "<5", True))
+            bars.append(Bar(x, HEIGHT - BOTTOM - stub, w, stub, label, "-" if percent else "<5", True))
     ticks = [Tick(HEIGHT - BOTTOM - plot_h * f, f"{top * f:.0%}" if percent else f"{top * f:g}")
              for f in (0, 0.5, 1)]
     return BarChart(title=title, bars=bars, ticks=ticks)
