@@ -34,21 +34,22 @@ def person_hash(key: str, ref: str) -> str:
     return hmac.new(key.encode(), normalise_ref(ref).encode(), hashlib.sha256).hexdigest()
 
 
-def link_person(session: Session, key: str, previous_keys: Sequence[str], ref: str) -> str:
-    """The current-key hash of `ref`, after re-keying earlier screens hashed under a previous key.
+def link_person(session: Session, key: str, previous_keys: Sequence[str], ref: str) -> tuple[str, int]:
+    """The current-key hash of `ref`, and how many earlier screens were re-keyed from a previous key.
 
     Called before the new screen is added, so the new screen and every earlier one of the same
     person carry the same hash when the unit of work commits.
     """
     current = person_hash(key, ref)
     old = [h for h in (person_hash(k, ref) for k in previous_keys if k and k != key) if h != current]
-    if old:
-        session.execute(
-            update(Screen).where(Screen.person_hash.in_(old)).values(person_hash=current).execution_options(
-                synchronize_session="fetch"
-            )
+    if not old:
+        return current, 0
+    result = session.execute(
+        update(Screen).where(Screen.person_hash.in_(old)).values(person_hash=current).execution_options(
+            synchronize_session="fetch"
         )
-    return current
+    )
+    return current, int(getattr(result, "rowcount", 0) or 0)
 
 
 def earlier_linked(screen: Screen) -> list[object]:

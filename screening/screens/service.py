@@ -73,8 +73,8 @@ def create_screen(
     if suite is None or suite not in user.custody_suites:
         raise Forbidden("You can only open screens for your own custody suites.",
                         errors=[FieldError(field="custody_suite", message="not one of your custody suites")])
-    person = (
-        linkage.link_person(session, person_key, previous_person_keys, data.person_ref) if data.person_ref else None
+    person, rekeyed = (
+        linkage.link_person(session, person_key, previous_person_keys, data.person_ref) if data.person_ref else (None, 0)
     )
     fingerprint = _fingerprint(data, person)
     if idempotency_key:
@@ -109,6 +109,9 @@ def create_screen(
             raise
         return _replay(existing, fingerprint), False
     audit.record(session, user.actor, "screen.create", "screen", screen.id)
+    if rekeyed:
+        # Key rotation touched other screens' rows: say so in the trail (a count, never the hash).
+        audit.record(session, user.actor, "screen.person.rekey", "screen", screen.id, {"screens": rekeyed})
     return screen, True
 
 

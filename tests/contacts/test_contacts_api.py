@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 
 from screening.app import create_app
+from screening.audit.models import AuditEntry
 from screening.auth.models import Role, User
 from screening.config import Settings
 from screening.db import utcnow
@@ -63,6 +64,9 @@ class TestKeyRotation:
             assert second["previous_contacts"] == 1
             # Converged: both rows now carry the current-key hash, so the old key is no longer needed.
             assert stored_hashes(session) == [person_hash("key-two-" + "y" * 32, REF)] * 2
+            details = list(session.scalars(select(AuditEntry.detail).where(AuditEntry.action == "screen.person.rekey")))
+            session.rollback()
+            assert details == [{"screens": 1}]
         with client_with(settings, person_key=SecretStr("key-two-" + "y" * 32)) as c:
             third = create_screen(c, headers_for(c, nurse), person_ref=REF)
             assert third["previous_contacts"] == 2
