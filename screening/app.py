@@ -20,6 +20,9 @@ from screening.insights.router import pages as insights_pages
 from screening.insights.router import router as insights_router
 from screening.instruments.registry import load_registry
 from screening.instruments.router import router as instruments_router
+from screening.model.promotion import load_active
+from screening.model.router import router as models_router
+from screening.model.router import screens_router as assessment_router
 from screening.screens.router import router as screens_router
 
 try:
@@ -50,6 +53,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory = make_session_factory(engine)
         app.state.registry = load_registry(settings.instruments_dir)
         try:
+            # A model that fails verification stops start-up with the reason, never serves quietly.
+            app.state.model, app.state.model_source = load_active(settings, app.state.session_factory)
+        except Exception:
+            engine.dispose()
+            raise
+        try:
             yield
         finally:
             engine.dispose()
@@ -76,4 +85,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(insights_router)
     app.include_router(insights_pages)
     app.include_router(fhir_router)
+    app.include_router(assessment_router)
+    app.include_router(models_router)
     return app

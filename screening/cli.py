@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,6 +15,8 @@ from screening.db import make_engine, make_session_factory, unit_of_work
 app = typer.Typer(help="Liaison and diversion screening service.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+models_app = typer.Typer(help="Promote and list decision-support models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
 console = Console(stderr=True)
 
 
@@ -82,6 +85,47 @@ def fhir_example() -> None:
     from screening.fhir.example import example_bundle
 
     print(example_bundle())
+
+@models_app.command("promote")
+def models_promote(
+    path: Annotated[Path, typer.Argument(help="Artifact folder written by `python -m training train`.")],
+) -> None:
+    """Verify a model artifact, copy it under the data folder and make it the active model.
+
+    Running instances pick it up at their next start.
+    """
+    import getpass
+
+    from screening.model.exceptions import ModelMismatchError
+    from screening.model.promotion import promote
+
+    settings = Settings()
+    engine = make_engine(settings)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            row = promote(session, settings, path, promoted_by=f"cli:{getpass.getuser()}")
+            console.print(f"promoted model {row.version} (sha256 {row.sha256[:12]}) from {path}")
+    except ModelMismatchError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Promoted models, newest first, with the active one marked."""
+    from screening.model.promotion import list_versions
+
+    settings = Settings()
+    engine = make_engine(settings)
+    try:
+        with make_session_factory(engine)() as session:
+            for v in list_versions(session):
+                mark = "*" if v.active else " "
+                typer.echo(f"{mark} {v.version}  sha256 {v.sha256[:12]}  {v.promoted_at:%Y-%m-%d %H:%M} {v.promoted_by}")
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

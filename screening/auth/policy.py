@@ -17,6 +17,7 @@ class Permission(StrEnum):
     screens_read = "screens:read"
     screens_write = "screens:write"
     users_manage = "users:manage"
+    models_read = "models:read"
     insights_read = "insights:read"
 
 
@@ -26,6 +27,9 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.screens_read: frozenset({Role.nurse}),
     Permission.screens_write: frozenset({Role.nurse}),
     Permission.users_manage: frozenset({Role.admin}),
+    # Model versions and their held-out figures hold no personal data; the people who train, promote
+    # and commission the model, and nurses who see its version on every assessment, may read them.
+    Permission.models_read: frozenset(Role),
     # Aggregate, suppressed figures for commissioning. Admins run the system, not the service, so they
     # are not given them by default; a site that wants otherwise adds the role here.
     Permission.insights_read: frozenset({Role.commissioner}),

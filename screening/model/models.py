@@ -1,0 +1,43 @@
+"""Tables of the model domain: promoted model versions, and which model produced each assessment."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from screening.audit.models import BigIntPK
+from screening.db import Base, UTCDateTime, utcnow
+
+
+class ModelVersion(Base):
+    """A model artifact promoted into the service; at most one is active."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[str] = mapped_column(String(128), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    # Relative to settings.data_dir, so a data folder can move between hosts.
+    path: Mapped[str] = mapped_column(String(512))
+    active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    promoted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    promoted_by: Mapped[str] = mapped_column(String(128))
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Assessment(Base):
+    """One model assessment of a screen, recorded each time one is shown: which model said what."""
+
+    __tablename__ = "assessments"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    screen_id: Mapped[str] = mapped_column(ForeignKey("screens.id", ondelete="CASCADE"), index=True)
+    model_version: Mapped[str] = mapped_column(String(128))
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    assessed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    assessed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # Per domain: probability, threshold and decision; enough to audit overrides against the model.
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)

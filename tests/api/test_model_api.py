@@ -1,0 +1,165 @@
+"""The model in the service: assessment endpoint, model listing, start-up verification, promotion."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from screening.app import create_app
+from screening.auth.models import Role
+from screening.cli import app as cli
+from screening.config import Settings
+from screening.model.exceptions import ModelMismatchError
+from screening.model.models import Assessment, ModelVersion
+from screening.model.promotion import SHIPPED_MODEL_DIR, promote
+from tests.factories import answer, create_screen, give_consent, headers_for, make_user
+
+PROBLEM = "application/problem+json"
+SHIPPED = json.loads((SHIPPED_MODEL_DIR / "manifest.json").read_text())
+PHQ9_SEVERE = {f"phq9_{i}": 3 for i in range(1, 10)}
+
+
+def _screen_with_answers(client: TestClient, headers: dict[str, str], answers: dict) -> str:
+    s = create_screen(client, headers, sex="female", ethnicity="Black British")
+    give_consent(client, headers, s["id"])
+    answer(client, headers, s["id"], answers)
+    return str(s["id"])
+
+
+class TestAssessment:
+    def test_without_token_is_401(self, client: TestClient) -> None:
+        r = client.get("/api/v1/screens/nope/assessment")
+        assert r.status_code == 401
+        assert r.headers["content-type"] == PROBLEM
+
+    def test_court_role_is_403(self, client: TestClient, session: Session) -> None:
+        nurse, court = make_user(session), make_user(session, Role.court)
+        sid = _screen_with_answers(client, headers_for(client, nurse), {"bjmhs_8": True})
+        r = client.get(f"/api/v1/screens/{sid}/assessment", headers=headers_for(client, court))
+        assert r.status_code == 403
+
+    def test_nurse_of_another_suite_is_403(self, client: TestClient, session: Session) -> None:
+        nurse, other = make_user(session), make_user(session, suites=["Elland Road"])
+        sid = _screen_with_answers(client, headers_for(client, nurse), {"bjmhs_8": True})
+        assert client.get(f"/api/v1/screens/{sid}/assessment", headers=headers_for(client, other)).status_code == 403
+
+    def test_unknown_screen_is_404(self, client: TestClient, session: Session) -> None:
+        r = client.get("/api/v1/screens/does-not-exist/assessment", headers=headers_for(client, make_user(session)))
+        assert r.status_code == 404
+        assert r.headers["content-type"] == PROBLEM
+
+    def test_pinned_shape_explanation_and_recorded_model(self, client: TestClient, session: Session) -> None:
+        h = headers_for(client, make_user(session))
+        sid = _screen_with_answers(client, h, PHQ9_SEVERE | {"bjmhs_8": True, "audit_1": 0, "audit_2": 0, "audit_3": 0})
+        r = client.get(f"/api/v1/screens/{sid}/assessment", headers=h)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["model"]["version"] == SHIPPED["version"]
+        assert set(body["domains"]) == {"mental_health", "learning_disability", "substance_misuse"}
+        mh = body["domains"]["mental_health"]
+        assert set(mh) == {
+            "probability", "raw_score", "base_value", "threshold", "needs_assessment", "contributions", "missing"
+        }
+        assert mh["needs_assessment"] is True
+        assert abs(mh["base_value"] + sum(c["contribution"] for c in mh["contributions"]) - mh["raw_score"]) <= 1e-6
+        hosp = next(c for c in mh["contributions"] if c["feature"] == "bjmhs_8")
+        assert hosp["value"] == "yes" and hosp["contribution"] > 0
+        assert any(m["item"] == "gad7_1" for m in mh["missing"])
+        assert not any(m["item"] == "audit_4" for m in body["domains"]["substance_misuse"]["missing"])
+        assert {s["instrument_id"] for s in body["instruments"]} >= {"phq9", "auditc"}
+        session.rollback()
+        rows = session.scalars(select(Assessment).where(Assessment.screen_id == sid)).all()
+        assert [(a.model_version, a.model_sha256) for a in rows] == [(SHIPPED["version"], body["model"]["sha256"])]
+        assert rows[0].result["mental_health"]["needs_assessment"] is True
+
+    def test_ethnicity_does_not_change_the_assessment(self, client: TestClient, session: Session) -> None:
+        h = headers_for(client, make_user(session))
+        answers = {"phq9_1": 2, "ldc_special_school": True, "dast10_1": True}
+        results = []
+        for ethnicity in ("White British", "Black British"):
+            s = create_screen(client, h, ethnicity=ethnicity, date_of_birth="1990-01-01")
+            give_consent(client, h, s["id"])
+            answer(client, h, s["id"], answers)
+            results.append(client.get(f"/api/v1/screens/{s['id']}/assessment", headers=h).json()["domains"])
+        assert results[0] == results[1]
+
+
+class TestModels:
+    def test_without_token_is_401(self, client: TestClient) -> None:
+        assert client.get("/api/v1/models").status_code == 401
+        assert client.get("/api/v1/models/active").status_code == 401
+
+    def test_active_is_the_shipped_default_until_one_is_promoted(self, client: TestClient, session: Session) -> None:
+        h = headers_for(client, make_user(session, Role.data_scientist))
+        r = client.get("/api/v1/models/active", headers=h)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["version"], body["source"]) == (SHIPPED["version"], "shipped")
+        assert body["metrics"]["mental_health"]["auroc"] == SHIPPED["metrics"]["mental_health"]["auroc"]
+        assert client.get("/api/v1/models", headers=h).json() == []
+
+    def test_promoted_model_is_listed_and_served_after_restart(
+        self, settings: Settings, client: TestClient, session: Session
+    ) -> None:
+        promote(session, settings, SHIPPED_MODEL_DIR, promoted_by="test")
+        session.commit()
+        assert (settings.data_dir / "models" / SHIPPED["version"] / "manifest.json").is_file()
+        h = headers_for(client, make_user(session, Role.admin))
+        listed = client.get("/api/v1/models", headers=h).json()
+        assert [(m["version"], m["active"]) for m in listed] == [(SHIPPED["version"], True)]
+        with TestClient(create_app(settings)) as restarted:
+            assert restarted.get("/api/v1/models/active", headers=h).json()["source"] == "promoted"
+
+
+class TestStartUp:
+    def test_refuses_to_start_with_a_tampered_model(self, settings: Settings, tmp_path: Path) -> None:
+        bad = tmp_path / "bad-model"
+        shutil.copytree(SHIPPED_MODEL_DIR, bad)
+        with (bad / "substance_misuse.onnx").open("ab") as f:
+            f.write(b"\0")
+        app = create_app(settings.model_copy(update={"model_dir": bad}))
+        with pytest.raises(ModelMismatchError, match=r"configured model.*sha256 of substance_misuse\.onnx"):
+            with TestClient(app):
+                pass
+
+
+class TestPromoteCommand:
+    runner = CliRunner()
+
+    @pytest.fixture
+    def env(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+        monkeypatch.setenv("SCREENING_DATA_DIR", str(tmp_path))
+        monkeypatch.delenv("SCREENING_DATABASE_URL", raising=False)
+        assert self.runner.invoke(cli, ["migrate"]).exit_code == 0
+        return tmp_path
+
+    def test_promote_verifies_copies_and_activates(self, env: Path) -> None:
+        result = self.runner.invoke(cli, ["models", "promote", str(SHIPPED_MODEL_DIR)])
+        assert result.exit_code == 0, result.output
+        from screening.db import make_engine, make_session_factory
+
+        engine = make_engine(Settings())
+        with make_session_factory(engine)() as s:
+            rows = s.scalars(select(ModelVersion)).all()
+        engine.dispose()
+        assert [(r.version, r.active, r.path) for r in rows] == [
+            (SHIPPED["version"], True, f"models/{SHIPPED['version']}")
+        ]
+        assert self.runner.invoke(cli, ["models", "list"]).output.startswith(f"* {SHIPPED['version']}")
+
+    def test_promote_refuses_a_tampered_artifact(self, env: Path, tmp_path: Path) -> None:
+        bad = tmp_path / "bad"
+        shutil.copytree(SHIPPED_MODEL_DIR, bad)
+        m = json.loads((bad / "manifest.json").read_text())
+        m["contract_hash"] = "f" * 64
+        (bad / "manifest.json").write_text(json.dumps(m))
+        result = self.runner.invoke(cli, ["models", "promote", str(bad)])
+        assert result.exit_code == 2
+        assert "feature contract hash" in result.output
