@@ -115,7 +115,10 @@ def main() -> None:
             print(f"| {name} | {us:,.0f} |")
 
 
-def endpoint_costs(screens: list, n: int) -> list[tuple[str, float]]:
+Screen = tuple[dict[str, int | bool], int | None, str]
+
+
+def endpoint_costs(screens: list[Screen], n: int) -> list[tuple[str, float]]:
     """The assessment endpoint against the validated screen read and the bare health check."""
     import tempfile
 
@@ -138,7 +141,7 @@ def endpoint_costs(screens: list, n: int) -> list[tuple[str, float]]:
         with TestClient(create_app(settings)) as client:
             tok = client.post("/api/v1/auth/token", data={"username": "bench", "password": "correct horse battery staple"})
             h = {"Authorization": f"Bearer {tok.json()['access_token']}"}
-            ids = []
+            ids: list[str] = []
             for answers, _age, sex in screens:
                 body = {"custody_record": f"B/{len(ids)}", "date_of_birth": "1990-05-01", "sex": sex}
                 sid = client.post("/api/v1/screens", json=body, headers=h).json()["id"]

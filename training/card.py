@@ -229,6 +229,9 @@ def write(out: Path, manifest: dict[str, Any], report: dict[str, Any], contract:
         "- The learning disability items are the project's own, not a validated tool (DOMAIN.md section 2).",
         "- Thresholds trade alerts for sensitivity: the alert rates above are the cost of the 0.85 floor.",
         "- A group whose sensitivity interval falls below 0.85 needs review before the model is promoted.",
+        '- An unanswered question takes the value learned for "not answered"; with sensitivity-first'
+        " thresholds a nearly empty screen can meet the threshold. The explanation and the missing list show"
+        " both.",
         "",
     ]
     (out / "model_card.md").write_text("\n".join(lines), encoding="utf-8")

@@ -171,7 +171,7 @@ def group_audit(y: np.ndarray, p: np.ndarray, threshold: float, groups: dict[str
         for level in score_frame.by_group.index:
             m = g == level
             yy, aa = y[m], alert[m]
-            row = {k: float(v) for k, v in score_frame.by_group.loc[level].items()}
+            row: dict[str, Any] = {k: float(v) for k, v in score_frame.by_group.loc[level].items()}
             row.update({k: float(v) for k, v in alert_frame.by_group.loc[level].items()})
             row["sensitivity_ci95"] = wilson(float((aa & (yy == 1)).sum()), float((yy == 1).sum()))
             row["fpr_ci95"] = wilson(float((aa & (yy == 0)).sum()), float((yy == 0).sum()))

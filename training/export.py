@@ -148,12 +148,12 @@ def shap_values(model: PlattCalibrated, features: list[Feature], background: np.
         if imputer.indicator_ is not None:
             for k, j in enumerate(imputer.indicator_.features_):
                 phi[:, j] += phi_z[:, len(features) + k]
-        return model.a_ * phi
+        return np.asarray(model.a_ * phi, dtype=np.float64)
     # An Independent masker keeps every background row; passing `data=` would silently subsample it
     # to 100 rows, and the base values would then differ from the tables'.
     masker = shap.maskers.Independent(background, max_samples=len(background))
     explainer = shap.TreeExplainer(base, masker, feature_perturbation="interventional", model_output="raw")
-    return model.a_ * np.asarray(explainer.shap_values(X, check_additivity=True))
+    return np.asarray(model.a_ * np.asarray(explainer.shap_values(X, check_additivity=True)), dtype=np.float64)
 
 
 def sha256_file(path: Path) -> str:

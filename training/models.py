@@ -66,7 +66,7 @@ def final_step(estimator: BaseEstimator) -> BaseEstimator:
     return estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
 
 
-class PlattCalibrated(ClassifierMixin, BaseEstimator):
+class PlattCalibrated(ClassifierMixin, BaseEstimator):  # type: ignore[misc]  # scikit-learn is untyped
     """A fitted classifier whose log-odds are mapped by ``a * raw + b`` (Platt 1999).
 
     Sigmoid calibration keeps an additive model additive (each contribution is scaled by ``a`` and
@@ -77,6 +77,8 @@ class PlattCalibrated(ClassifierMixin, BaseEstimator):
         self.estimator = estimator
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> PlattCalibrated:
+        if self.estimator is None:
+            raise ValueError("PlattCalibrated needs a fitted estimator")
         raw = self.estimator.decision_function(X).reshape(-1, 1)
         # Effectively unpenalised: two parameters fitted on thousands of rows.
         lr = LogisticRegression(C=1e6, max_iter=1000).fit(raw, y)
@@ -86,7 +88,8 @@ class PlattCalibrated(ClassifierMixin, BaseEstimator):
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        return self.a_ * self.estimator.decision_function(X) + self.b_
+        assert self.estimator is not None, "fit() first"
+        return np.asarray(self.a_ * self.estimator.decision_function(X) + self.b_, dtype=np.float64)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))

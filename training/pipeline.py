@@ -209,10 +209,10 @@ def _train(out: Path, *, rows: int, seed: int, data: Path | None, plots: bool) -
         "splits": {"train": len(sp.train), "validation": len(sp.val), "test": len(sp.test)},
         "library_versions": library_versions(),
     }
-    manifest = _clean(manifest)
-    write_json(out / "manifest.json", manifest)
-    card.write(out, manifest, report, contract, plots=plots)
-    return manifest
+    cleaned: dict[str, Any] = _clean(manifest)
+    write_json(out / "manifest.json", cleaned)
+    card.write(out, cleaned, report, contract, plots=plots)
+    return cleaned
 
 
 def _clean(obj: Any) -> Any:

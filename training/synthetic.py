@@ -81,7 +81,8 @@ _SECTION_ORDER = ("mental_health", "risk", "learning_disability", "alcohol", "dr
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+    return out
 
 
 class _Answers:

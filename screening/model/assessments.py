@@ -16,9 +16,7 @@ from screening.screens.models import Screen
 from screening.screens.service import age_on, current_answers
 
 
-def assess_screen(
-    session: Session, registry: Registry, bundle: ModelBundle, screen: Screen, user: Principal
-) -> AssessmentRead:
+def assess_screen(session: Session, registry: Registry, bundle: ModelBundle, screen: Screen, user: Principal) -> AssessmentRead:
     """The model's view of a screen as it stands now; the model version is recorded with the result."""
     answers = {k: a.value for k, a in current_answers(session, screen.id).items()}
     # Age on the day of the screen, not today: the model was asked about the person in custody then.

@@ -175,6 +175,7 @@ class FeatureContract:
         # Per item: its vector index, whether it is boolean, and the points of each answer value.
         self._points: dict[str, tuple[int, bool, tuple[float, ...]]] = {}
         for name, item in self._items.items():
+            pts: tuple[float, ...]
             if item.type is ItemType.boolean:
                 pts = (float(item.boolean_points(False)), float(item.boolean_points(True)))
             else:

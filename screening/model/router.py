@@ -43,7 +43,6 @@ def active_model(request: Request, model: ModelDep, user: ModelReader) -> Active
         created_by=m.get("created_by"),
         thresholds=model.thresholds,
         metrics={
-            d: DomainMetricsRead(**{k: v for k, v in dm.items() if k in _METRIC_KEYS})
-            for d, dm in m.get("metrics", {}).items()
+            d: DomainMetricsRead(**{k: v for k, v in dm.items() if k in _METRIC_KEYS}) for d, dm in m.get("metrics", {}).items()
         },
     )

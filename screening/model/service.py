@@ -121,9 +121,7 @@ class ModelBundle:
     def thresholds(self) -> dict[str, float]:
         return {d: dom.threshold for d, dom in self._domains.items()}
 
-    def assess(
-        self, answers: Mapping[str, AnswerValue], *, age: int | None, sex: str | None
-    ) -> dict[str, DomainAssessment]:
+    def assess(self, answers: Mapping[str, AnswerValue], *, age: int | None, sex: str | None) -> dict[str, DomainAssessment]:
         """Probability, threshold decision and exact explanation for each domain."""
         c = self.contract
         x = c.encode(answers, age=age, sex=sex)
@@ -188,9 +186,7 @@ def load_model(model_dir: Path, contract: FeatureContract | None = None) -> Mode
     if got_names != names:
         only_model = [n for n in got_names or [] if n not in names]
         only_code = [n for n in names if n not in (got_names or [])]
-        detail = (
-            f"only in model: {only_model}; only in code: {only_code}" if only_model or only_code else "order differs"
-        )
+        detail = f"only in model: {only_model}; only in code: {only_code}" if only_model or only_code else "order differs"
         raise _fail(model_dir, f"feature names differ from the code's contract ({detail})")
     if manifest.get("contract_hash") != contract.contract_hash():
         raise _fail(

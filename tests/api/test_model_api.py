@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -26,7 +27,7 @@ SHIPPED = json.loads((SHIPPED_MODEL_DIR / "manifest.json").read_text())
 PHQ9_SEVERE = {f"phq9_{i}": 3 for i in range(1, 10)}
 
 
-def _screen_with_answers(client: TestClient, headers: dict[str, str], answers: dict) -> str:
+def _screen_with_answers(client: TestClient, headers: dict[str, str], answers: dict[str, Any]) -> str:
     s = create_screen(client, headers, sex="female", ethnicity="Black British")
     give_consent(client, headers, s["id"])
     answer(client, headers, s["id"], answers)

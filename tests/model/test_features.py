@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -68,7 +69,7 @@ def test_age_is_clipped_and_sex_is_two_indicators(contract: FeatureContract) -> 
     ("answers", "sex"),
     [({"phq9_1": 4}, None), ({"phq9_1": True}, None), ({"bjmhs_1": 1}, None), ({}, "alien")],
 )
-def test_invalid_values_are_refused(contract: FeatureContract, answers: dict, sex: str | None) -> None:
+def test_invalid_values_are_refused(contract: FeatureContract, answers: dict[str, Any], sex: str | None) -> None:
     with pytest.raises(EncodingError):
         contract.encode(answers, age=30, sex=sex)
 

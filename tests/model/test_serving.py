@@ -91,7 +91,7 @@ def test_service_package_never_imports_training_libraries() -> None:
 
 
 @pytest.fixture(scope="module")
-def screens() -> list[tuple[dict, int | None, str]]:
+def screens() -> list[tuple[dict[str, int | bool], int | None, str]]:
     df = generate(300, seed=99)
     ds = to_dataset(df, default_contract())
     ages = df["age"].to_numpy()
@@ -120,7 +120,7 @@ class TestAssess:
         assert mags == sorted(mags, reverse=True)
         assert all(c["contribution"] != 0 for c in d["contributions"])
 
-    def test_additivity_and_agreement_with_onnx_on_many_screens(self, bundle: ModelBundle, screens: list) -> None:
+    def test_additivity_and_agreement_with_onnx_on_many_screens(self, bundle: ModelBundle, screens: list[Any]) -> None:
         worst_add, worst_onnx = 0.0, 0.0
         for answers, age, sex in screens:
             x = bundle.contract.encode(answers, age=age, sex=sex).astype(np.float32)
