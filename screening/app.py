@@ -10,12 +10,15 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from screening import migrate
+from screening.audit.router import router as audit_router
 from screening.auth.router import router as auth_router
 from screening.config import Settings
 from screening.contacts.router import router as contacts_router
 from screening.db import make_engine, make_session_factory
 from screening.errors import install_handlers
+from screening.exports.router import router as exports_router
 from screening.fhir.router import router as fhir_router
+from screening.hardening import install_hardening
 from screening.insights.router import pages as insights_pages
 from screening.insights.router import router as insights_router
 from screening.instruments.registry import load_registry
@@ -24,6 +27,7 @@ from screening.model.promotion import load_active
 from screening.model.router import router as models_router
 from screening.model.router import screens_router as assessment_router
 from screening.screens.router import router as screens_router
+from screening.users.router import router as users_router
 
 try:
     __version__ = version("screening")
@@ -72,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_handlers(app)
+    install_hardening(app, settings)
 
     @app.get("/health", response_model=Health, tags=["health"])
     def health() -> Health:
@@ -84,6 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(contacts_router)
     app.include_router(insights_router)
     app.include_router(insights_pages)
+    app.include_router(audit_router)
+    app.include_router(users_router)
+    app.include_router(exports_router)
     app.include_router(fhir_router)
     app.include_router(assessment_router)
     app.include_router(models_router)

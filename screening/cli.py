@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from screening.audit.service import Actor
 from screening.auth.models import Role
 from screening.config import Settings
 from screening.db import make_engine, make_session_factory, unit_of_work
@@ -15,6 +16,10 @@ from screening.db import make_engine, make_session_factory, unit_of_work
 app = typer.Typer(help="Liaison and diversion screening service.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+audit_app = typer.Typer(help="Check the audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+retention_app = typer.Typer(help="Delete personal data past the retention period.", no_args_is_help=True)
+app.add_typer(retention_app, name="retention")
 models_app = typer.Typer(help="Promote and list decision-support models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 console = Console(stderr=True)
@@ -77,6 +82,76 @@ def users_add(
         raise typer.Exit(2) from exc
     finally:
         engine.dispose()
+
+
+@users_app.command("disable")
+def users_disable(username: str) -> None:
+    """Disable an account: sign-in is refused and every token it holds stops working at once."""
+    from sqlalchemy import select
+
+    from screening.auth.models import User
+    from screening.auth.service import set_active
+
+    engine = make_engine(Settings())
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is None:
+                console.print(f"[red]error:[/red] no user {username}")
+                raise typer.Exit(2)
+            set_active(session, user, False, audit_actor())
+            console.print(f"disabled {username}; their tokens no longer work")
+    finally:
+        engine.dispose()
+
+
+def audit_actor() -> Actor:
+    """CLI actions are audited under the operating-system user who ran them."""
+    import getpass
+
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    return Actor(id=None, username=f"cli:{who}"[:64], role="system")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain: exit 0 if intact, 1 naming the first bad entry otherwise."""
+    from screening.audit.service import verify_chain
+
+    engine = make_engine(Settings())
+    try:
+        with make_session_factory(engine)() as session:
+            result = verify_chain(session)
+    finally:
+        engine.dispose()
+    if result.ok:
+        typer.echo(f"audit trail intact: {result.checked} entries checked")
+        return
+    typer.echo(f"audit trail BROKEN at entry {result.first_bad_id}: {result.reason}", err=True)
+    raise typer.Exit(1)
+
+
+@retention_app.command("purge")
+def retention_purge(
+    older_than: Annotated[int | None, typer.Option("--older-than", min=1, help="Days; default SCREENING_RETENTION_DAYS.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be deleted; delete nothing.")] = False,
+) -> None:
+    """Delete screens (and what hangs off them) older than the retention period; keep monthly counts. Audited."""
+    from screening.retention.service import purge
+
+    settings = Settings()
+    days = older_than if older_than is not None else settings.retention_days
+    engine = make_engine(settings)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            result = purge(session, settings, days, dry_run=dry_run, actor=audit_actor())
+    finally:
+        engine.dispose()
+    verb = "would delete" if dry_run else "deleted"
+    typer.echo(f"{verb} {result.screens} screens older than {days} days")
 
 
 @app.command("fhir-example")

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed cross-site; none by default.")
     login_max_failures: int = Field(default=5, ge=1, description="Failed logins per user per window before 429.")
     login_window_seconds: int = Field(default=900, ge=1)
+    login_ip_max_failures: int = Field(
+        default=20, ge=1, description="Failed logins from one address per window before 429 (several staff share a NAT)."
+    )
     retention_days: int = Field(default=2555, ge=1, description="Personal data kept this long (7 years by default).")
     fhir_base_url: str = Field(
         default="https://ld-screening.invalid/fhir",

@@ -11,6 +11,7 @@ from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from screening import log_redaction
 from screening.config import Settings
 
 NAMING = {
@@ -67,14 +68,17 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 def make_engine(settings: Settings) -> Engine:
+    log_redaction.install()
     url = settings.sqlalchemy_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size, pool_pre_ping=True)
+    # hide_parameters: bound values (custody records, dates of birth) never reach logs or error messages.
+    return create_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size, pool_pre_ping=True,
+                         hide_parameters=True)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

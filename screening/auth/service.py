@@ -57,3 +57,30 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     return user
+
+
+def known_user_id(session: Session, username: str) -> str | None:
+    """The id of the account a username names, for the audit trail only (never shown to the caller)."""
+    user_id = session.scalar(select(User.id).where(User.username == username))
+    return str(user_id) if user_id is not None else None
+
+
+def change_password(session: Session, user: User, password: str, actor: Actor) -> None:
+    """Set a new password under the policy; every token issued before stops working."""
+    problems = password_problems(password, user.username)
+    if problems:
+        raise AccountError("password " + "; ".join(problems))
+    user.password_hash = hash_password(password)
+    user.token_version += 1
+    session.flush()
+    audit.record(session, actor, "user.password.change", "user", str(user.id))
+
+
+def set_active(session: Session, user: User, active: bool, actor: Actor) -> None:
+    """Disable (ending every token at once) or re-enable an account."""
+    if user.active != active:
+        user.active = active
+        # A disabled account's tokens must die now, not at expiry: get_principal checks the version.
+        user.token_version += 1
+        session.flush()
+    audit.record(session, actor, "user.disable" if not active else "user.enable", "user", str(user.id))

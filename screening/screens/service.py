@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from screening.audit import service as audit
 from screening.auth.models import User
+from screening.auth.policy import may_edit_screen
 from screening.auth.schemas import Principal
 from screening.db import utcnow
 from screening.errors import Conflict, FieldError, Forbidden, Invalid
@@ -124,7 +125,7 @@ def lock(session: Session, screen: Screen) -> Screen:
 
 
 def ensure_editable(screen: Screen) -> None:
-    if screen.status == ScreenStatus.final:
+    if not may_edit_screen(screen.status):
         raise Conflict("This screen is final and can no longer be changed.")
     if screen.status == ScreenStatus.declined:
         raise Conflict("The person declined screening; record their consent again before adding answers.")

@@ -1,0 +1,31 @@
+"""Keeping personal data out of logs that libraries write.
+
+SQLAlchemy at DEBUG logs every result row ("Row (...)"), which for a screen means the custody record
+and date of birth. Bound parameters are already hidden (`hide_parameters=True` in `make_engine`); this
+filter blanks the rows, so even an operator who turns engine logging up to DEBUG to chase a problem
+never writes personal data to disk. Statements and column names are kept: they hold no values.
+"""
+
+from __future__ import annotations
+
+import logging
+
+ENGINE_LOGGERS = ("sqlalchemy.engine.Engine", "sqlalchemy.engine")
+
+
+class HideResultRows(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith("Row"):
+            record.msg, record.args = "Row [hidden: may hold personal data]", ()
+        return True
+
+
+_FILTER = HideResultRows()
+
+
+def install() -> None:
+    """Idempotent: safe to call for every engine made."""
+    for name in ENGINE_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
