@@ -47,7 +47,9 @@ def main(out: Path) -> None:
             r = client.get("/insights", params={"from": months[0], "to": months[-1]},
                            headers={"Authorization": f"Bearer {token['access_token']}"})
             r.raise_for_status()
-            html = r.text
+            css = client.get("/insights/insights.css").text
+    # The page links its stylesheet; the screenshot renders from a string, so inline it here.
+    html = r.text.replace('<link rel="stylesheet" href="/insights/insights.css">', f"<style>{css}</style>")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1200, "height": 900})

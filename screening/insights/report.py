@@ -7,6 +7,7 @@ template adds cells together, since a sum of published cells could reveal a with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -18,8 +19,9 @@ from screening.insights.schemas import InsightsSummary, SummaryRow
 from screening.insights.service import ALL_SUITES, Figures
 from screening.insights.views import summary
 
+TEMPLATES = Path(__file__).parent / "templates"
 _env = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    loader=FileSystemLoader(TEMPLATES),
     autoescape=select_autoescape(default=True, default_for_string=True),
     trim_blocks=True,
     lstrip_blocks=True,
@@ -59,9 +61,17 @@ class Page:
     mcn_rule: str
     marker: str
     threshold: int
+    # The service's Content-Security-Policy (style-src 'self') blocks inline styles in a browser, so
+    # pages link the stylesheet; WeasyPrint renders from a string with no server, so the PDF inlines it.
+    inline_css: str | None = None
 
 
-def _page(f: Figures, settings: Settings, suite: str | None, title: str) -> Page:
+@cache
+def stylesheet() -> str:
+    return (TEMPLATES / "insights.css").read_text(encoding="utf-8")
+
+
+def _page(f: Figures, settings: Settings, suite: str | None, title: str, *, inline_css: bool = False) -> Page:
     s = summary(f, suite)
     focus = suite or ALL_SUITES
     trend = [r for r in s.rows if r.custody_suite == focus]
@@ -81,17 +91,18 @@ def _page(f: Figures, settings: Settings, suite: str | None, title: str) -> Page
         title=title, subtitle=f"{focus}, {s.from_} to {s.to}", summary=s, focus=focus, trend=trend, latest=latest,
         latest_rows=[r for r in s.rows if r.month == latest.month], charts=figs,
         mcn_rule=McnRule.from_settings(settings).describe(), marker=suppression.MARKER,
-        threshold=suppression.THRESHOLD,
+        threshold=suppression.THRESHOLD, inline_css=stylesheet() if inline_css else None,
     )
 
 
-def render_dashboard(f: Figures, settings: Settings, suite: str | None) -> str:
-    page = _page(f, settings, suite, "Liaison and diversion: commissioners' dashboard")
+def render_dashboard(f: Figures, settings: Settings, suite: str | None, *, inline_css: bool = False) -> str:
+    page = _page(f, settings, suite, "Liaison and diversion: commissioners' dashboard", inline_css=inline_css)
     return _env.get_template("dashboard.html").render(page=page, label=label)
 
 
-def render_report(f: Figures, settings: Settings) -> str:
-    page = _page(f, settings, None, f"Liaison and diversion: monthly report, {f.period.months[-1]}")
+def render_report(f: Figures, settings: Settings, *, inline_css: bool = False) -> str:
+    page = _page(f, settings, None, f"Liaison and diversion: monthly report, {f.period.months[-1]}",
+                 inline_css=inline_css)
     return _env.get_template("report.html").render(page=page, label=label)
 
 

@@ -55,12 +55,12 @@ def get_report(
     """The monthly report for a commissioning board: the month and the eleven before it, HTML or PDF."""
     period = service.report_period(month)
     figures = service.compute(session, registry, settings, period)
-    html = report.render_report(figures, settings)
     audit.record(session, user.actor, "insights.report", "insights", None, {"month": period.months[-1]})
     if format is ReportFormat.pdf:
+        html = report.render_report(figures, settings, inline_css=True)
         return Response(report.to_pdf(html), media_type="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="report-{period.months[-1]}.pdf"'})
-    return HTMLResponse(html)
+    return HTMLResponse(report.render_report(figures, settings))
 
 
 @pages.get("/insights", response_class=HTMLResponse)
@@ -72,3 +72,10 @@ def dashboard(
     figures = service.compute(session, registry, settings, period)
     audit.record(session, user.actor, "insights.dashboard", "insights", None, {"months": len(period.months)})
     return HTMLResponse(report.render_dashboard(figures, settings, suite))
+
+
+@pages.get("/insights/insights.css", include_in_schema=False)
+def stylesheet() -> Response:
+    """The pages' stylesheet: public, it holds no data (a file, because the CSP forbids inline styles)."""
+    return Response(report.stylesheet(), media_type="text/css; charset=utf-8",
+                    headers={"Cache-Control": "public, max-age=3600"})

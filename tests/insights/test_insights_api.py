@@ -228,6 +228,10 @@ class TestReportAndDashboard:
         r = client.get("/insights", params=period_of(cases), headers=headers_for(client, commissioner))
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
         assert r.text.count("<svg") == 5 and "<script" not in r.text and "https://" not in r.text
+        # The service's CSP forbids inline styles: the page links its stylesheet, served without a token.
+        assert "<style" not in r.text and 'href="/insights/insights.css"' in r.text
+        css = client.get("/insights/insights.css")
+        assert css.status_code == 200 and css.headers["content-type"].startswith("text/css") and "svg" in css.text
         small = client.get("/insights", params=period_of(cases) | {"suite": "Wakefield"},
                            headers=headers_for(client, commissioner))
         # Wakefield's counts are all withheld: drawn as outlined stubs, never as bars of a guessed height.
