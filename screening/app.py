@@ -26,6 +26,10 @@ from screening.instruments.router import router as instruments_router
 from screening.model.promotion import load_active
 from screening.model.router import router as models_router
 from screening.model.router import screens_router as assessment_router
+from screening.reports.router import router as reports_router
+from screening.routes.router import catalogue_router as routes_catalogue_router
+from screening.routes.router import router as routes_router
+from screening.routes.rulebook import load_rulebook
 from screening.screens.router import router as screens_router
 from screening.users.router import router as users_router
 
@@ -56,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = make_session_factory(engine)
         app.state.registry = load_registry(settings.instruments_dir)
+        app.state.rulebook = load_rulebook(app.state.registry, settings.routes_dir)
         try:
             # A model that fails verification stops start-up with the reason, never serves quietly.
             app.state.model, app.state.model_source = load_active(settings, app.state.session_factory)
@@ -89,6 +94,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(contacts_router)
     app.include_router(insights_router)
     app.include_router(insights_pages)
+    app.include_router(routes_router)
+    app.include_router(routes_catalogue_router)
+    app.include_router(reports_router)
     app.include_router(audit_router)
     app.include_router(users_router)
     app.include_router(exports_router)

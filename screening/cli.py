@@ -16,6 +16,8 @@ from screening.db import make_engine, make_session_factory, unit_of_work
 app = typer.Typer(help="Liaison and diversion screening service.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+routes_app = typer.Typer(help="Diversion route rules and the directory of local services.", no_args_is_help=True)
+app.add_typer(routes_app, name="routes")
 audit_app = typer.Typer(help="Check the audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 retention_app = typer.Typer(help="Delete personal data past the retention period.", no_args_is_help=True)
@@ -82,6 +84,24 @@ def users_add(
         raise typer.Exit(2) from exc
     finally:
         engine.dispose()
+
+
+@routes_app.command("check")
+def routes_check() -> None:
+    """Validate the route rules and service directory in force (SCREENING_ROUTES_DIR) and print their versions."""
+    from screening.instruments.registry import load_registry
+    from screening.routes.rulebook import RulebookError, load_rulebook
+
+    settings = Settings()
+    try:
+        book = load_rulebook(load_registry(settings.instruments_dir), settings.routes_dir)
+    except RulebookError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    print(f"rules {book.rules_version} sha256 {book.rules_sha256}: "
+          f"{len(book.rules.rules)} rules, {len(book.rules.routes)} routes, {len(book.rules.needs)} need domains")
+    print(f"directory {book.directory_version} sha256 {book.directory_sha256}: "
+          f"{sum(len(v) for v in book.directory.services.values())} services")
 
 
 @users_app.command("disable")
@@ -156,7 +176,7 @@ def retention_purge(
 
 @app.command("fhir-example")
 def fhir_example() -> None:
-    """Print the example FHIR Bundle shown in docs/fhir.md (made-up answers, pseudonymised)."""
+    """Print the example FHIR Bundle shown in the README (FHIR section) (made-up answers, pseudonymised)."""
     from screening.fhir.example import example_bundle
 
     print(example_bundle())

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     )
     token_ttl_seconds: int = Field(default=1800, ge=60, le=86400, description="Lifetime of a bearer token.")
     instruments_dir: Path | None = Field(default=None, description="A site's extra or replacement instrument files.")
+    routes_dir: Path | None = Field(
+        default=None, description="A site's `rules.yaml` and/or `directory.yaml`, replacing the shipped ones."
+    )
     model_dir: Path | None = Field(default=None, description="Model artifact to serve; default: the active promoted one.")
     migrate_on_start: bool = Field(default=True, description="Run migrations when `serve` starts.")
     db_pool_size: int = Field(default=10, ge=1, description="Connections per worker (PostgreSQL).")

@@ -184,7 +184,7 @@ def write(out: Path, manifest: dict[str, Any], report: dict[str, Any], contract:
         " DOMAIN.md section 3 (cited in the code), answers drawn by a graded-response model, and labels that"
         " stand for a full assessment's outcome. **Figures on synthetic data show the pipeline works; they"
         " are not evidence of clinical accuracy.** The external check on real data (`python -m training"
-        " external-check nhanes|help`, see `docs/model.md`) is the honest test of the method.",
+        " external-check nhanes|help`, see `the README (model section)`) is the honest test of the method.",
         "",
         "## Quantitative analyses: disaggregated results",
         "",

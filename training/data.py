@@ -72,6 +72,12 @@ def _band_midpoint(band: object) -> float:
     m = re.fullmatch(r"\s*(\d+)\s*\+\s*", band)
     if m:
         return int(m.group(1)) + 5.0
+    m = re.fullmatch(r"\s*under\s+(\d+)\s*", band, flags=re.IGNORECASE)
+    if m:
+        # Custody screens of children are 10-17 (the age of criminal responsibility is 10 in England).
+        return (10 + int(m.group(1)) - 1) / 2
+    if band.strip().lower() == "unknown":
+        return math.nan
     raise DataError(f"age_band {band!r} is not like '18-24' or '65+'")
 
 
@@ -97,7 +103,16 @@ def fingerprint(df: pd.DataFrame) -> str:
 
 
 def to_dataset(df: pd.DataFrame, contract: FeatureContract) -> Dataset:
-    """Encode every row through the service's own contract, so training sees what serving sees."""
+    """Encode every row through the service's own contract, so training sees what serving sees.
+
+    Rows without a recorded outcome for every domain are unlabelled (the practitioner did not confirm or
+    override the need) and are left out; a file with none left is an error, not an empty model.
+    """
+    outcome_cols = list(OUTCOMES.values())
+    labelled = df[outcome_cols].notna().all(axis=1)
+    if not labelled.any():
+        raise DataError(f"no row has all of {', '.join(outcome_cols)}: nothing to train on")
+    df = df[labelled].reset_index(drop=True)
     items = {c: contract.registry.items[c] for c in df.columns if c in contract.registry.items}
     answers: list[dict[str, int | bool]] = []
     records = df[list(items)].to_dict("records")

@@ -20,6 +20,9 @@ class Permission(StrEnum):
     screens_read = "screens:read"
     screens_write = "screens:write"
     users_manage = "users:manage"
+    routes_read = "routes:read"
+    routes_decide = "routes:decide"
+    referrals_write = "referrals:write"
     # A record's audit history names who touched it: accountability is the admin's job.
     audit_read = "audit:read"
     # Pseudonymised rows only: no custody record, name, date of birth or free text.
@@ -41,6 +44,10 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.screens_read: frozenset({Role.nurse}),
     Permission.screens_write: frozenset({Role.nurse}),
     Permission.users_manage: frozenset({Role.admin}),
+    # Routes, needs and referrals are clinical decisions: the nurse's alone (issue 4).
+    Permission.routes_read: frozenset({Role.nurse}),
+    Permission.routes_decide: frozenset({Role.nurse}),
+    Permission.referrals_write: frozenset({Role.nurse}),
     Permission.audit_read: frozenset({Role.admin}),
     Permission.exports_read: frozenset({Role.data_scientist}),
     Permission.models_manage: frozenset({Role.admin}),

@@ -5,7 +5,7 @@ Each group names its columns and fills them from one `ExportRow`. To add columns
 both come from here.
 
 What a column may carry: nothing that names or directly identifies a person (no custody record, name,
-date of birth, person reference, free text, exact date or user name). See docs/security.md.
+date of birth, person reference, free text, exact date or user name). See the README (security section).
 """
 
 from __future__ import annotations

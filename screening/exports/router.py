@@ -21,7 +21,7 @@ DataScientist = Annotated[Principal, Depends(Authorize(Permission.exports_read))
     "/training-data",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}},
-                     "description": "One row per final screen; see docs/security.md for the columns."}},
+                     "description": "One row per final screen; see the README (security section) for the columns."}},
 )
 def training_data(
     request: Request,

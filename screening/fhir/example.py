@@ -1,6 +1,6 @@
 """The example Bundle shown in the documentation, built by the real export code from made-up answers.
 
-`screening fhir-example` prints it; a test checks that docs/fhir.md shows exactly this output, so the
+`screening fhir-example` prints it; a test checks that the README (FHIR section) shows exactly this output, so the
 documentation cannot drift from what the service sends.
 """
 

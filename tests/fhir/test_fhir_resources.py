@@ -27,7 +27,7 @@ from screening.instruments.scoring import is_enabled, score
 BASE = "https://ld-screening.invalid/fhir"
 REGISTRY = load_registry()
 R4 = models["r4"]
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "fhir.md"
+DOCS = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def _q(instrument_id: str) -> dict[str, Any]:
@@ -144,7 +144,7 @@ def test_native_enable_when_for_yes_conditions(tmp_path: Path) -> None:
 
 
 def test_docs_show_the_generated_example() -> None:
-    """docs/fhir.md must show exactly what `screening fhir-example` prints."""
+    """the README (FHIR section) must show exactly what `screening fhir-example` prints."""
     assert example_bundle() in DOCS.read_text(encoding="utf-8")
 
 

@@ -131,3 +131,25 @@ def test_retraining_the_shipped_default_reproduces_its_metrics(tmp_path: Path) -
     rows, seed = shipped["data"]["rows"], shipped["data"]["seed"]
     again = train(tmp_path, rows=rows, seed=seed, plots=False)
     assert json.loads(json.dumps(again["metrics"])) == shipped["metrics"]
+
+
+def test_every_age_band_the_export_writes_reads_back() -> None:
+    import math
+
+    from training.data import _band_midpoint, age_band
+
+    for age in (12, 17, 18, 25, 26, 40, 41, 55, 56, 80):
+        band = age_band(age)
+        mid = _band_midpoint(band)
+        assert age_band(mid) == band, (age, band, mid)
+    assert math.isnan(_band_midpoint("unknown"))
+
+
+def test_unlabelled_export_rows_are_left_out(tmp_path: Path) -> None:
+    df = generate(100, seed=13)
+    df.loc[:39, "outcome_substance_misuse"] = None
+    ds = to_dataset(df, default_contract())
+    assert ds.X.shape[0] == 60
+    df["outcome_mental_health"] = None
+    with pytest.raises(DataError, match="nothing to train on"):
+        to_dataset(df, default_contract())

@@ -25,7 +25,8 @@ SUITE = "Leeds Central"
 _n = itertools.count(1)
 
 # Values for path parameters; "{screen_id}" and "{user_id}" are filled from real records below.
-PATH_VALUES: dict[str, str] = {"instrument_id": "phq9"}
+PATH_VALUES: dict[str, str] = {"instrument_id": "phq9", "route": "housing_support", "domain": "mental_health",
+                               "referral_id": "1"}
 
 # Request bodies that get an allowed caller past validation (keyword arguments for client.request).
 # A 422 also proves the caller got past the access check, which is all this test is about; the
@@ -43,6 +44,9 @@ BODIES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     # Deliberately too short: a valid one would revoke the caller's token half-way through the walk.
     "POST /api/v1/users/me/password": lambda ctx: {"json": {"password": "short"}},
     "PUT /api/v1/users/{user_id}/password": lambda ctx: {"json": {"password": "short"}},
+    "POST /api/v1/screens/{screen_id}/recommendations/{route}/decision": lambda ctx: {"json": {"decision": "accept"}},
+    "PUT /api/v1/screens/{screen_id}/needs/{domain}": lambda ctx: {"json": {"need": False}},
+    "PATCH /api/v1/screens/{screen_id}/referrals/{referral_id}": lambda ctx: {"json": {"status": "attended"}},
 }
 # State-changing routes walked last, so that earlier calls still find a draft screen.
 LAST = ("POST /api/v1/screens/{screen_id}/finalise",)
