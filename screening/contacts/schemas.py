@@ -7,6 +7,13 @@ from pydantic import BaseModel, Field
 from screening.screens.models import ScreenStatus
 
 
+class ReferralOutcome(BaseModel):
+    route: str = Field(description="The route referred to.")
+    status: str = Field(description="`made`, `attended`, `engaged`, `declined` or `not_known`.")
+    made_on: dt.date = Field(description="Day the referral was made.")
+    outcome_on: dt.date | None = Field(description="Day of the latest outcome, if any.")
+
+
 class EarlierContact(BaseModel):
     date: dt.date = Field(description="Day the earlier screen was opened (UTC); the time is left out.")
     visible: bool = Field(
@@ -17,6 +24,9 @@ class EarlierContact(BaseModel):
     custody_suite: str | None = Field(description="Suite of the earlier screen, only when `visible`.")
     status: ScreenStatus = Field(description="`declined` means the person declined screening then.")
     need_domains: list[str] = Field(description="Need domains its instrument results met then (empty if declined).")
+    confirmed_needs: list[str] = Field(description="Need domains a practitioner confirmed then.")
+    routes: list[str] = Field(description="Routes a practitioner accepted then.")
+    referral_outcomes: list[ReferralOutcome] = Field(description="Referrals made then, with their latest outcome.")
 
 
 class MultipleComplexNeeds(BaseModel):

@@ -18,8 +18,10 @@ from screening.auth.schemas import Principal
 from screening.config import Settings
 from screening.contacts import mcn
 from screening.contacts.needs import domains, needs_by_screen
-from screening.contacts.schemas import ContactContext, EarlierContact, MultipleComplexNeeds
+from screening.contacts.schemas import ContactContext, EarlierContact, MultipleComplexNeeds, ReferralOutcome
+from screening.insights.outcomes import decisions
 from screening.instruments.registry import Registry
+from screening.routes.models import Decision
 from screening.screens.linkage import REPEAT_WINDOW, earlier_linked
 from screening.screens.models import Screen, ScreenStatus
 
@@ -49,12 +51,24 @@ def flag_for(
     return recorded_list, mcn.assess(rule, len(earlier) + 1, recorded_list)
 
 
+def repeat_contact_facts(session: Session, registry: Registry, screen: Screen) -> tuple[int, list[str]]:
+    """Contacts in the last 12 months (this one included) and the need domains recorded across them.
+
+    What the routes engine's `multiple_complex_needs` condition reads.
+    """
+    earlier = earlier_screens(session, screen)
+    needs = needs_by_screen(session, registry, [screen.id, *(s.id for s in earlier)])
+    recorded = {d for s in [screen, *earlier] for d in shown_needs(s, needs)}
+    return len(earlier) + 1, [d for d in domains(registry) if d in recorded]
+
+
 def contact_context(
     session: Session, registry: Registry, settings: Settings, user: Principal, screen: Screen
 ) -> ContactContext:
     """Earlier linked contacts in the last 12 months, as much of each as this user may see."""
     earlier = earlier_screens(session, screen)
     needs = needs_by_screen(session, registry, [screen.id, *(s.id for s in earlier)])
+    decided = decisions(session, [s.id for s in earlier], None)
     items = []
     for s in earlier:
         visible = may_access_screen(user.role, list(user.custody_suites), s.custody_suite)
@@ -62,6 +76,10 @@ def contact_context(
             date=s.created_at.date(), visible=visible, screen_id=s.id if visible else None,
             custody_suite=s.custody_suite if visible else None, status=ScreenStatus(s.status),
             need_domains=shown_needs(s, needs),
+            confirmed_needs=sorted(n.domain for n in decided.needs[s.id] if n.need),
+            routes=sorted(r.route for r in decided.routes[s.id] if r.decision == Decision.accept),
+            referral_outcomes=[ReferralOutcome(route=r.route, status=r.status, made_on=r.made_on,
+                                               outcome_on=r.outcome_on) for r in decided.referrals[s.id]],
         ))
     rule = mcn.McnRule.from_settings(settings)
     recorded, result = flag_for(registry, rule, screen, earlier, needs)

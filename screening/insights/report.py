@@ -15,7 +15,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from screening.config import Settings
 from screening.contacts.mcn import McnRule
 from screening.insights import charts, suppression
-from screening.insights.schemas import InsightsSummary, SummaryRow
+from screening.insights.schemas import EquityRow, InsightsSummary, SummaryRow
 from screening.insights.service import ALL_SUITES, Figures
 from screening.insights.views import summary
 
@@ -57,6 +57,7 @@ class Page:
     trend: list[SummaryRow]
     latest: SummaryRow
     latest_rows: list[SummaryRow]
+    equity: list[EquityRow]
     charts: list[charts.BarChart]
     mcn_rule: str
     marker: str
@@ -90,6 +91,7 @@ def _page(f: Figures, settings: Settings, suite: str | None, title: str, *, inli
     return Page(
         title=title, subtitle=f"{focus}, {s.from_} to {s.to}", summary=s, focus=focus, trend=trend, latest=latest,
         latest_rows=[r for r in s.rows if r.month == latest.month], charts=figs,
+        equity=[e for e in s.equity if e.month == latest.month],
         mcn_rule=McnRule.from_settings(settings).describe(), marker=suppression.MARKER,
         threshold=suppression.THRESHOLD, inline_css=stylesheet() if inline_css else None,
     )

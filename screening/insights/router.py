@@ -11,6 +11,7 @@ from screening.dependencies import RegistryDep, SessionDep, SettingsDep
 from screening.insights import report, service, views
 from screening.insights.dependencies import InsightsReader, PeriodDep
 from screening.insights.schemas import InsightsSummary
+from screening.routes.dependencies import RulebookDep
 
 router = APIRouter(prefix="/api/v1/insights", tags=["insights"])
 pages = APIRouter(tags=["insights"])
@@ -30,11 +31,12 @@ class ReportFormat(StrEnum):
 
 @router.get("/summary", response_model=InsightsSummary, responses={200: {"content": {"text/csv": {}}}})
 def get_summary(
-    period: PeriodDep, session: SessionDep, registry: RegistryDep, settings: SettingsDep, user: InsightsReader,
+    period: PeriodDep, session: SessionDep, registry: RegistryDep, settings: SettingsDep, book: RulebookDep,
+    user: InsightsReader,
     suite: SuiteQuery = None, format: SummaryFormat = SummaryFormat.json,
 ) -> InsightsSummary | Response:
     """Figures by month and custody suite; counts below 5, and figures that would reveal them, show as "<5"."""
-    figures = service.compute(session, registry, settings, period)
+    figures = service.compute(session, registry, settings, period, list(book.rules.needs))
     result = views.summary(figures, suite)
     audit.record(session, user.actor, "insights.summary", "insights", None, {"rows": len(result.rows)})
     if format is SummaryFormat.csv:
@@ -46,7 +48,7 @@ def get_summary(
 
 @router.get("/report", response_class=HTMLResponse, responses={200: {"content": {"application/pdf": {}}}})
 def get_report(
-    session: SessionDep, registry: RegistryDep, settings: SettingsDep, user: InsightsReader,
+    session: SessionDep, registry: RegistryDep, settings: SettingsDep, book: RulebookDep, user: InsightsReader,
     month: Annotated[
         str | None, Query(max_length=7, description="Month, YYYY-MM; default: the last completed one.")
     ] = None,
@@ -54,7 +56,7 @@ def get_report(
 ) -> Response:
     """The monthly report for a commissioning board: the month and the eleven before it, HTML or PDF."""
     period = service.report_period(month)
-    figures = service.compute(session, registry, settings, period)
+    figures = service.compute(session, registry, settings, period, list(book.rules.needs))
     audit.record(session, user.actor, "insights.report", "insights", None, {"month": period.months[-1]})
     if format is ReportFormat.pdf:
         html = report.render_report(figures, settings, inline_css=True)
@@ -65,11 +67,11 @@ def get_report(
 
 @pages.get("/insights", response_class=HTMLResponse)
 def dashboard(
-    period: PeriodDep, session: SessionDep, registry: RegistryDep, settings: SettingsDep, user: InsightsReader,
-    suite: SuiteQuery = None,
+    period: PeriodDep, session: SessionDep, registry: RegistryDep, settings: SettingsDep, book: RulebookDep,
+    user: InsightsReader, suite: SuiteQuery = None,
 ) -> HTMLResponse:
     """Commissioners' dashboard: the summary's figures as charts and tables (no scripts, no CDN)."""
-    figures = service.compute(session, registry, settings, period)
+    figures = service.compute(session, registry, settings, period, list(book.rules.needs))
     audit.record(session, user.actor, "insights.dashboard", "insights", None, {"months": len(period.months)})
     return HTMLResponse(report.render_dashboard(figures, settings, suite))
 

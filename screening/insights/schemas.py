@@ -30,6 +30,33 @@ class SummaryRow(BaseModel):
     repeat_contact_rate: float | None = Field(description="repeat_contacts / linked.")
     multiple_complex_needs: Count = Field(description="Linked screens meeting the multiple and complex needs rule.")
     multiple_complex_needs_rate: float | None = Field(description="multiple_complex_needs / linked.")
+    routes_proposed: Count = Field(description="Routes the system proposed on completed screens, decided by a practitioner.")
+    routes_accepted: Count = Field(description="Of those, routes the practitioner accepted.")
+    route_acceptance_rate: float | None = Field(description="routes_accepted / routes_proposed.")
+    routes_added: Count = Field(description="Routes a practitioner accepted that the system had not proposed.")
+    referrals: Count = Field(description="Referrals made from completed screens.")
+    referrals_attended: Count = Field(description="Referrals whose outcome is `attended` or `engaged`.")
+    referrals_engaged: Count = Field(description="Referrals whose outcome is `engaged`.")
+    attendance_rate: float | None = Field(description="referrals_attended / referrals.")
+    engagement_rate: float | None = Field(description="referrals_engaged / referrals.")
+    confirmed_needs: dict[str, NeedFigure] = Field(
+        description="Need domains a practitioner confirmed, per domain; rate: / completed screens."
+    )
+    need_decisions: Count = Field(description="Need decisions in force on completed screens (one per screen and domain).")
+    overrides: Count = Field(description="Need decisions that differ from the system's proposal.")
+    override_rate: float | None = Field(description="overrides / need_decisions.")
+    overrides_by_domain: dict[str, NeedFigure] = Field(
+        description="Overrides per need domain; rate: / decisions in that domain."
+    )
+
+
+class EquityRow(BaseModel):
+    month: str = Field(description="Calendar month, YYYY-MM.")
+    dimension: Literal["sex", "age_band", "ethnicity"] = Field(description="What the groups are of.")
+    group: str = Field(description="The group (fixed labels; ethnicity mapped to ONS 2021 high-level groups).")
+    need_decisions: Count = Field(description="Need decisions in force on completed screens of people in the group.")
+    overrides: Count = Field(description="Of those, decisions that differ from the system's proposal.")
+    override_rate: float | None = Field(description="overrides / need_decisions.")
 
 
 class InsightsSummary(BaseModel):
@@ -42,3 +69,6 @@ class InsightsSummary(BaseModel):
     threshold: int = Field(description="Counts below this are withheld.")
     need_domains: list[str] = Field(description="Need domains, in order.")
     rows: list[SummaryRow] = Field(description="One row per month and suite, then the month's `All suites` row.")
+    equity: list[EquityRow] = Field(
+        description="Practitioner overrides by sex, age band and ethnicity, per month, all suites."
+    )

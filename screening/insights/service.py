@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from itertools import combinations
@@ -26,10 +26,11 @@ from screening.contacts.needs import needs_by_screen
 from screening.contacts.service import flag_for
 from screening.db import utcnow
 from screening.errors import FieldError, Invalid
-from screening.insights import suppression
+from screening.insights import outcomes, suppression
 from screening.instruments.registry import Registry
 from screening.screens.linkage import REPEAT_WINDOW
 from screening.screens.models import Screen, ScreenStatus
+from screening.screens.service import age_on
 
 ALL_SUITES = "All suites"
 MAX_MONTHS = 36
@@ -103,6 +104,7 @@ class Figures:
     period: Period
     suites: list[str]
     domains: list[str]
+    decision_domains: list[str] = field(default_factory=list)
     values: dict[Hashable, int] = field(default_factory=dict)
     hidden: set[Hashable] = field(default_factory=set)
 
@@ -113,7 +115,15 @@ class Figures:
     @property
     def measures(self) -> list[str]:
         return (["screens", *STATUS_MEASURES.values(), "linked", "repeat", "mcn"]
-                + [f"need:{d}" for d in self.domains] + [f"pair:{pair_name(a, b)}" for a, b in self.pairs])
+                + [f"need:{d}" for d in self.domains] + [f"pair:{pair_name(a, b)}" for a, b in self.pairs]
+                + list(outcomes.MEASURES)
+                + [f"{kind}:{d}" for kind in ("decided", "confirmed", "override") for d in self.decision_domains])
+
+    def equity(self, month: str, group: tuple[str, str, str], measure: str) -> int | str:
+        return suppression.shown(self.values[(month, group, measure)], (month, group, measure), self.hidden)
+
+    def equity_rate(self, month: str, group: tuple[str, str, str]) -> float | None:
+        return suppression.rate((month, group, "overrides"), (month, group, "need_decisions"), self.values, self.hidden)
 
     def count(self, month: str, suite: str, measure: str) -> int | str:
         return suppression.shown(self.values[(month, suite, measure)], (month, suite, measure), self.hidden)
@@ -122,19 +132,29 @@ class Figures:
         return suppression.rate((month, suite, num), (month, suite, den), self.values, self.hidden)
 
 
-def compute(session: Session, registry: Registry, settings: Settings, p: Period) -> Figures:
-    """Count every figure of the period for every suite, then suppress the whole table."""
+def compute(
+    session: Session, registry: Registry, settings: Settings, p: Period, decision_domains: Sequence[str] = ()
+) -> Figures:
+    """Count every figure of the period for every suite, then suppress the whole table.
+
+    `decision_domains` are the need domains practitioners confirm or override (the rulebook's).
+    """
     rows = session.execute(
-        select(Screen.id, Screen.custody_suite, Screen.status, Screen.created_at, Screen.person_hash)
+        select(Screen.id, Screen.custody_suite, Screen.status, Screen.created_at, Screen.person_hash,
+               Screen.date_of_birth, Screen.sex, Screen.ethnicity)
         .where(Screen.created_at >= p.start, Screen.created_at < p.end)
     ).all()
     suites = sorted({r.custody_suite for r in rows})
-    figures = Figures(period=p, suites=suites, domains=need_domains_of(registry))
+    figures = Figures(period=p, suites=suites, domains=need_domains_of(registry),
+                      decision_domains=list(decision_domains))
     months = p.months
     for m in months:
         for s in [*suites, ALL_SUITES]:
             for measure in figures.measures:
                 figures.values[(m, s, measure)] = 0
+        for g in outcomes.equity_groups():
+            for measure in outcomes.EQUITY_MEASURES:
+                figures.values[(m, g, measure)] = 0
 
     # Earlier contacts of linked people, back to twelve months before the period starts.
     hashes = {r.person_hash for r in rows if r.person_hash}
@@ -172,12 +192,31 @@ def compute(session: Session, registry: Registry, settings: Settings, p: Period)
             if flag_for(registry, rule, me, earlier, needs)[1].flagged:
                 bump(m, s, "mcn")
 
+    ids = [r.id for r in rows]
+    decided = outcomes.decisions(session, ids, set(decision_domains))
+    for r in rows:
+        m, s = month_key(r.created_at), r.custody_suite
+        if r.status != ScreenStatus.final:
+            continue  # decisions on a draft are unfinished; a declined screen has none
+        route_rows, need_rows, referral_rows = decided.routes[r.id], decided.needs[r.id], decided.referrals[r.id]
+        for measure in outcomes.screen_measures(route_rows, need_rows, referral_rows):
+            bump(m, s, measure)
+        for g in outcomes.groups_of(age_on(r.date_of_birth, r.created_at.date()), r.sex, r.ethnicity):
+            for measure in outcomes.decision_measures(need_rows):
+                figures.values[(m, g, measure)] += 1
+
     groups = []
     for m in months:
         for s in [*suites, ALL_SUITES]:
             groups.append(suppression.group((m, s, "screens"), [(m, s, x) for x in STATUS_MEASURES.values()]))
         for measure in figures.measures:
             groups.append(suppression.group((m, ALL_SUITES, measure), [(m, s, measure) for s in suites]))
+        # Each equity breakdown adds up to the month's total of decisions and of overrides.
+        for dimension in outcomes.EQUITY_DIMENSIONS:
+            for measure in outcomes.EQUITY_MEASURES:
+                groups.append(suppression.group(
+                    (m, ALL_SUITES, measure), [(m, g, measure) for g in outcomes.equity_groups(dimension)]
+                ))
     figures.hidden = suppression.suppress(figures.values, groups)
     return figures
 

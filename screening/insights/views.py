@@ -6,8 +6,8 @@ import csv
 import io
 from typing import Any
 
-from screening.insights import suppression
-from screening.insights.schemas import InsightsSummary, NeedFigure, SummaryRow
+from screening.insights import outcomes, suppression
+from screening.insights.schemas import EquityRow, InsightsSummary, NeedFigure, SummaryRow
 from screening.insights.service import ALL_SUITES, Figures, pair_name
 
 
@@ -24,7 +24,30 @@ def row(f: Figures, month: str, suite: str) -> SummaryRow:
         repeat_contacts=f.count(month, suite, "repeat"), repeat_contact_rate=f.rate(month, suite, "repeat", "linked"),
         multiple_complex_needs=f.count(month, suite, "mcn"),
         multiple_complex_needs_rate=f.rate(month, suite, "mcn", "linked"),
+        routes_proposed=f.count(month, suite, "routes_proposed"), routes_accepted=f.count(month, suite, "routes_accepted"),
+        route_acceptance_rate=f.rate(month, suite, "routes_accepted", "routes_proposed"),
+        routes_added=f.count(month, suite, "routes_added"), referrals=f.count(month, suite, "referrals"),
+        referrals_attended=f.count(month, suite, "referrals_attended"),
+        referrals_engaged=f.count(month, suite, "referrals_engaged"),
+        attendance_rate=f.rate(month, suite, "referrals_attended", "referrals"),
+        engagement_rate=f.rate(month, suite, "referrals_engaged", "referrals"),
+        confirmed_needs={d: NeedFigure(count=f.count(month, suite, f"confirmed:{d}"),
+                                       rate=f.rate(month, suite, f"confirmed:{d}", "completed"))
+                         for d in f.decision_domains},
+        need_decisions=f.count(month, suite, "need_decisions"), overrides=f.count(month, suite, "overrides"),
+        override_rate=f.rate(month, suite, "overrides", "need_decisions"),
+        overrides_by_domain={d: NeedFigure(count=f.count(month, suite, f"override:{d}"),
+                                           rate=f.rate(month, suite, f"override:{d}", f"decided:{d}"))
+                             for d in f.decision_domains},
     )
+
+
+def equity(f: Figures) -> list[EquityRow]:
+    return [
+        EquityRow(month=m, dimension=g[1], group=g[2], need_decisions=f.equity(m, g, "need_decisions"),
+                  overrides=f.equity(m, g, "overrides"), override_rate=f.equity_rate(m, g))
+        for m in f.period.months for g in outcomes.equity_groups()
+    ]
 
 
 def summary(f: Figures, suite: str | None) -> InsightsSummary:
@@ -37,6 +60,7 @@ def summary(f: Figures, suite: str | None) -> InsightsSummary:
     return InsightsSummary(
         from_=f.period.months[0], to=f.period.months[-1], custody_suite=suite,
         suppressed_marker=suppression.MARKER, threshold=suppression.THRESHOLD, need_domains=f.domains, rows=rows,
+        equity=equity(f),
     )
 
 
@@ -47,6 +71,11 @@ def row_of_nothing(f: Figures, month: str, suite: str) -> SummaryRow:
         needs={d: NeedFigure(count=m, rate=None) for d in f.domains},
         co_occurrence={pair_name(a, b): m for a, b in f.pairs}, linked=m, linked_rate=None,
         repeat_contacts=m, repeat_contact_rate=None, multiple_complex_needs=m, multiple_complex_needs_rate=None,
+        routes_proposed=m, routes_accepted=m, route_acceptance_rate=None, routes_added=m, referrals=m,
+        referrals_attended=m, referrals_engaged=m, attendance_rate=None, engagement_rate=None,
+        confirmed_needs={d: NeedFigure(count=m, rate=None) for d in f.decision_domains}, need_decisions=m,
+        overrides=m, override_rate=None,
+        overrides_by_domain={d: NeedFigure(count=m, rate=None) for d in f.decision_domains},
     )
 
 
@@ -57,6 +86,11 @@ def _flat(r: SummaryRow) -> dict[str, Any]:
             for d, fig in value.items():
                 out[f"need.{d}"] = fig["count"]
                 out[f"need.{d}.rate"] = fig["rate"]
+        elif key in ("confirmed_needs", "overrides_by_domain"):
+            prefix = "confirmed" if key == "confirmed_needs" else "override"
+            for d, fig in value.items():
+                out[f"{prefix}.{d}"] = fig["count"]
+                out[f"{prefix}.{d}.rate"] = fig["rate"]
         elif key == "co_occurrence":
             for pair, count in value.items():
                 out[f"both.{pair}"] = count

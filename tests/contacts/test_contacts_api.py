@@ -14,6 +14,7 @@ from screening.audit.models import AuditEntry
 from screening.auth.models import Role, User
 from screening.config import Settings
 from screening.db import utcnow
+from screening.routes.models import NeedDecision, Referral, RouteDecision
 from screening.screens.linkage import person_hash
 from screening.screens.models import Screen
 from screening.tables import Base
@@ -145,10 +146,12 @@ class TestGetContacts:
         assert body["previous_contacts"] == 2 and body["contacts_in_window"] == 3
         recent, older = body["earlier"]
         assert recent == {"date": recent["date"], "visible": True, "screen_id": here["id"],
-                          "custody_suite": "Leeds Central", "status": "draft", "need_domains": ["substance_misuse"]}
+                          "custody_suite": "Leeds Central", "status": "draft", "need_domains": ["substance_misuse"],
+                          "confirmed_needs": [], "routes": [], "referral_outcomes": []}
         assert older["visible"] is False and older["screen_id"] is None and older["custody_suite"] is None
         assert older["need_domains"] == ["mental_health", "housing"]
-        assert set(older) == {"date", "visible", "screen_id", "custody_suite", "status", "need_domains"}
+        assert set(older) == {"date", "visible", "screen_id", "custody_suite", "status", "need_domains",
+                              "confirmed_needs", "routes", "referral_outcomes"}
         assert body["need_domains_now"] == ["suicide_risk"]
         assert set(body["need_domains_recorded"]) == {"mental_health", "suicide_risk", "substance_misuse", "housing"}
         flag = body["multiple_complex_needs"]
@@ -186,3 +189,40 @@ class TestGetContacts:
         body = client.get(f"/api/v1/screens/{s['id']}/contacts", headers=h).json()
         assert body["linked"] is False and body["earlier"] == [] and body["contacts_in_window"] == 1
         assert body["multiple_complex_needs"]["flagged"] is False
+
+
+class TestOutcomesInContext:
+    def test_earlier_routes_confirmed_needs_and_referral_outcomes_are_shown(
+        self, client: TestClient, session: Session
+    ) -> None:
+        leeds = headers_for(client, make_user(session))
+        bradford_user = make_user(session, suites=["Bradford"])
+        bradford = headers_for(client, bradford_user)
+        before = create_screen(client, bradford, person_ref=REF, custody_suite="Bradford")
+        backdate(session, before["id"], 90)
+        made = (utcnow() - timedelta(days=90)).date()
+        provenance = {"rules_version": "t", "rules_sha256": "0" * 64, "directory_version": "t",
+                      "directory_sha256": "0" * 64}
+        session.add_all([
+            NeedDecision(screen_id=before["id"], domain="mental_health", proposed=True, need=True,
+                         decided_by_id=bradford_user.id, **provenance),
+            NeedDecision(screen_id=before["id"], domain="social", proposed=True, need=False,
+                         reason_code="clinical_judgement", decided_by_id=bradford_user.id, **provenance),
+            RouteDecision(screen_id=before["id"], route="community_mental_health", proposed=True, decision="accept",
+                          decided_by_id=bradford_user.id, **provenance),
+            RouteDecision(screen_id=before["id"], route="housing_support", proposed=True, decision="decline",
+                          reason_code="already_supported", decided_by_id=bradford_user.id, **provenance),
+            Referral(screen_id=before["id"], route="community_mental_health", urgency="routine", status="attended",
+                     made_on=made, outcome_on=made + timedelta(days=7), made_by_id=bradford_user.id,
+                     updated_by_id=bradford_user.id),
+        ])
+        session.commit()
+        now = create_screen(client, leeds, person_ref=REF)
+        body = client.get(f"/api/v1/screens/{now['id']}/contacts", headers=leeds).json()
+        (earlier,) = body["earlier"]
+        assert earlier["visible"] is False and earlier["screen_id"] is None
+        assert earlier["confirmed_needs"] == ["mental_health"]
+        assert earlier["routes"] == ["community_mental_health"]
+        assert earlier["referral_outcomes"] == [{"route": "community_mental_health", "status": "attended",
+                                                 "made_on": made.isoformat(),
+                                                 "outcome_on": (made + timedelta(days=7)).isoformat()}]

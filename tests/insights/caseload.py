@@ -14,6 +14,7 @@ from itertools import combinations
 
 from sqlalchemy.orm import Session
 
+from screening.routes.models import NeedDecision, Referral, RouteDecision
 from screening.screens.linkage import person_hash
 from screening.screens.models import Answer, Screen
 from tests.needs_answers import NEED_ANSWERS, answers_for
@@ -24,6 +25,14 @@ DOMAINS = ("mental_health", "suicide_risk", "substance_misuse", "learning_disabi
 SIZES = {"Leeds Central": (40, 60), "Bradford": (12, 22), "Wakefield": (1, 4)}
 
 
+DECISION_DOMAINS = ("mental_health", "suicide_risk", "learning_disability", "substance_misuse", "physical_health",
+                    "social")
+ROUTES = ("community_mental_health", "drug_alcohol_service", "housing_support", "young_adult_service")
+REFERRAL_STATUSES = ("made", "attended", "engaged", "declined", "not_known")
+SEXES = ("male", "female", "other", "unknown")
+ETHNICITIES = (None, "White British", "Black African", "Asian Pakistani", "Mixed", "Other", "prefer not to say")
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -32,6 +41,12 @@ class Case:
     status: str
     domains: tuple[str, ...]
     person: str | None
+    dob: date = date(1990, 1, 1)
+    sex: str = "male"
+    ethnicity: str | None = None
+    need_decisions: tuple[tuple[str, bool, bool], ...] = ()  # (domain, proposed, need)
+    route_decisions: tuple[tuple[str, bool, bool], ...] = ()  # (route, proposed, accepted)
+    referrals: tuple[str, ...] = ()  # status of each referral
 
 
 def month_start(today: date, back: int) -> date:
@@ -60,14 +75,22 @@ def build(seed: int, months_back: int = 5, today: date | None = None, scale: int
                 status = rnd.choices(["declined", "final", "draft"], weights=[25, 60, 15])[0]
                 domains = tuple(d for d in DOMAINS if rnd.random() < 0.35)
                 person = rnd.choice(people) if rnd.random() < 0.6 else None
-                cases.append(Case(str(uuid.UUID(int=rnd.getrandbits(128))), suite, at, status, domains, person))
+                dob = date(rnd.choice([at.year - 16, at.year - 20, at.year - 24, at.year - 33, at.year - 47,
+                                       at.year - 65]), rnd.randint(1, 12), 1)
+                needs = tuple((d, proposed, proposed != (rnd.random() < 0.15))
+                              for d in DECISION_DOMAINS
+                              for proposed in [d in domains or (d == "social" and "housing" in domains)])
+                routes = tuple((r, rnd.random() < 0.8, rnd.random() < 0.7) for r in ROUTES if rnd.random() < 0.4)
+                referrals = tuple(rnd.choice(REFERRAL_STATUSES) for r in routes if r[2])
+                cases.append(Case(str(uuid.UUID(int=rnd.getrandbits(128))), suite, at, status, domains, person, dob,
+                                  rnd.choice(SEXES), rnd.choice(ETHNICITIES), needs, routes, referrals))
     return cases
 
 
 def insert(session: Session, cases: list[Case], user_id: int, person_key: str) -> None:
     for c in cases:
         session.add(Screen(
-            id=c.id, custody_record=f"CR/{c.id[:8]}", date_of_birth=date(1990, 1, 1), sex="male",
+            id=c.id, custody_record=f"CR/{c.id[:8]}", date_of_birth=c.dob, sex=c.sex, ethnicity=c.ethnicity,
             custody_suite=c.suite, status=c.status, created_by_id=user_id, created_at=c.at, updated_at=c.at,
             person_hash=person_hash(person_key, c.person) if c.person else None,
         ))
@@ -76,7 +99,23 @@ def insert(session: Session, cases: list[Case], user_id: int, person_key: str) -
         # Declined screens keep answers given before the decline: they must not count as needs.
         for item_id, value in answers_for(*c.domains).items():
             session.add(Answer(screen_id=c.id, item_id=item_id, value=value, updated_by_id=user_id, updated_at=c.at))
+        # An earlier, superseded decision first: only the latest per domain or route is in force.
+        for domain, proposed, need in c.need_decisions:
+            for value in (not need, need):
+                session.add(NeedDecision(screen_id=c.id, domain=domain, proposed=proposed, need=value,
+                                         decided_by_id=user_id, decided_at=c.at, **PROVENANCE))
+        for route, proposed, accepted in c.route_decisions:
+            session.add(RouteDecision(screen_id=c.id, route=route, proposed=proposed,
+                                      decision="accept" if accepted else "decline", decided_by_id=user_id,
+                                      decided_at=c.at, **PROVENANCE))
+        for i, status in enumerate(c.referrals):
+            session.add(Referral(screen_id=c.id, route=ROUTES[i % len(ROUTES)], urgency="routine", status=status,
+                                 made_on=c.at.date(), made_by_id=user_id, updated_by_id=user_id, updated_at=c.at))
     session.commit()
+
+
+PROVENANCE = {"rules_version": "test", "rules_sha256": "0" * 64, "directory_version": "test",
+              "directory_sha256": "0" * 64}
 
 
 def expected(cases: list[Case]) -> dict[tuple[str, str], dict[str, int]]:
@@ -99,6 +138,28 @@ def expected(cases: list[Case]) -> dict[tuple[str, str], dict[str, int]]:
                 add(m, c.suite, f"need:{d}")
             for a, b in combinations(c.domains, 2):
                 add(m, c.suite, f"pair:{a}+{b}")
+        if c.status == "final":
+            for domain, proposed, need in c.need_decisions:
+                add(m, c.suite, "need_decisions")
+                add(m, c.suite, f"decided:{domain}")
+                if need:
+                    add(m, c.suite, f"confirmed:{domain}")
+                if need != proposed:
+                    add(m, c.suite, "overrides")
+                    add(m, c.suite, f"override:{domain}")
+            for _, proposed, accepted in c.route_decisions:
+                if proposed:
+                    add(m, c.suite, "routes_proposed")
+                if proposed and accepted:
+                    add(m, c.suite, "routes_accepted")
+                if accepted and not proposed:
+                    add(m, c.suite, "routes_added")
+            for status in c.referrals:
+                add(m, c.suite, "referrals")
+                if status in ("attended", "engaged"):
+                    add(m, c.suite, "referrals_attended")
+                if status == "engaged":
+                    add(m, c.suite, "referrals_engaged")
         if c.person:
             add(m, c.suite, "linked")
             earlier = [e for e in cases if e.person == c.person and c.at - timedelta(days=365) <= e.at < c.at]
@@ -113,3 +174,21 @@ def expected(cases: list[Case]) -> dict[tuple[str, str], dict[str, int]]:
 
 
 assert set(NEED_ANSWERS) == set(DOMAINS)
+
+
+def expected_equity(cases: list[Case]) -> dict[tuple[str, str, str], dict[str, int]]:
+    """(month, dimension, group) → need decisions and overrides on completed screens, counted from the cases."""
+    out: dict[tuple[str, str, str], dict[str, int]] = {}
+    for c in cases:
+        if c.status != "final":
+            continue
+        age = c.at.year - c.dob.year - ((c.at.month, c.at.day) < (c.dob.month, c.dob.day))
+        band = "under 18" if age < 18 else "18-25" if age <= 25 else "26-39" if age <= 39 else "40-59" if age <= 59 else "60+"
+        ethnic = {"White British": "white", "Black African": "black", "Asian Pakistani": "asian", "Mixed": "mixed",
+                  "Other": "other"}.get(c.ethnicity or "", "not recorded or not mapped")
+        for key in ((month_of(c.at), "sex", c.sex), (month_of(c.at), "age_band", band),
+                    (month_of(c.at), "ethnicity", ethnic)):
+            cell = out.setdefault(key, {"need_decisions": 0, "overrides": 0})
+            cell["need_decisions"] += len(c.need_decisions)
+            cell["overrides"] += sum(1 for _, proposed, need in c.need_decisions if need != proposed)
+    return out

@@ -13,7 +13,17 @@ from sqlalchemy.orm import Session
 from screening.auth.models import Role, User
 from screening.config import Settings
 from tests.factories import headers_for, make_user
-from tests.insights.caseload import DOMAINS, SUITES, Case, build, expected, insert, month_of, month_start
+from tests.insights.caseload import (
+    DOMAINS,
+    SUITES,
+    Case,
+    build,
+    expected,
+    expected_equity,
+    insert,
+    month_of,
+    month_start,
+)
 
 PROBLEM = "application/problem+json"
 URL = "/api/v1/insights/summary"
@@ -38,6 +48,10 @@ def cells(row: dict[str, Any]) -> dict[str, Any]:
            "linked": row["linked"], "repeat": row["repeat_contacts"], "mcn": row["multiple_complex_needs"]}
     out |= {f"need:{d}": f["count"] for d, f in row["needs"].items()}
     out |= {f"pair:{p}": v for p, v in row["co_occurrence"].items()}
+    out |= {k: row[k] for k in ("routes_proposed", "routes_accepted", "routes_added", "referrals",
+                                "referrals_attended", "referrals_engaged", "need_decisions", "overrides")}
+    out |= {f"confirmed:{d}": f["count"] for d, f in row["confirmed_needs"].items()}
+    out |= {f"override:{d}": f["count"] for d, f in row["overrides_by_domain"].items()}
     return out
 
 
@@ -45,6 +59,11 @@ def rates(row: dict[str, Any]) -> list[tuple[Any, str, str]]:
     """(shown rate, numerator key, denominator key) for every rate of a row."""
     out = [(row["declined_rate"], "declined", "screens"), (row["linked_rate"], "linked", "screens"),
            (row["repeat_contact_rate"], "repeat", "linked"), (row["multiple_complex_needs_rate"], "mcn", "linked")]
+    out += [(row["route_acceptance_rate"], "routes_accepted", "routes_proposed"),
+            (row["attendance_rate"], "referrals_attended", "referrals"),
+            (row["engagement_rate"], "referrals_engaged", "referrals"),
+            (row["override_rate"], "overrides", "need_decisions")]
+    out += [(f["rate"], f"confirmed:{d}", "completed") for d, f in row["confirmed_needs"].items()]
     return out + [(f["rate"], f"need:{d}", "completed") for d, f in row["needs"].items()]
 
 
@@ -123,6 +142,36 @@ class TestSummaryFigures:
         # Busy suite: never withheld for its headline counts.
         for month in {m for m, _ in rows}:
             assert rows[(month, "Leeds Central")]["screens"] == want[(month, "Leeds Central")]["screens"]
+
+    def test_overrides_by_group_match_an_independent_count(
+        self, client: TestClient, session: Session, settings: Settings
+    ) -> None:
+        cases, commissioner = seeded(session, settings, seed=13)
+        want, want_rows = expected_equity(cases), expected(cases)
+        body = client.get(URL, params=period_of(cases), headers=headers_for(client, commissioner)).json()
+        assert {row["month"] for row in body["equity"]} == {month_of(c.at) for c in cases}
+        totals = {row["month"]: row for row in body["rows"] if row["custody_suite"] == "All suites"}
+        shown = 0
+        by_month: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for e in body["equity"]:
+            raw = want.get((e["month"], e["dimension"], e["group"]), {"need_decisions": 0, "overrides": 0})
+            for measure in ("need_decisions", "overrides"):
+                if raw[measure] < 5:
+                    assert e[measure] == "<5", e
+                elif e[measure] != "<5":
+                    assert e[measure] == raw[measure], e
+                    shown += 1
+            by_month.setdefault((e["month"], e["dimension"]), []).append(e)
+        assert shown > 20
+        # Each breakdown adds up to the month's total: no withheld group can be recovered from it.
+        for (month, _), groups in by_month.items():
+            for measure in ("need_decisions", "overrides"):
+                hidden = [g for g in groups if g[measure] == "<5"]
+                if totals[month][measure] != "<5" and hidden:
+                    assert len(hidden) >= 2
+                    raw = [want.get((month, g["dimension"], g["group"]), {measure: 0})[measure] for g in hidden]
+                    assert sum(raw) >= 5
+                assert totals[month][measure] in ("<5", want_rows[(month, "All suites")].get(measure, 0))
 
     def test_no_withheld_count_can_be_recovered_by_subtraction(
         self, client: TestClient, session: Session, settings: Settings
