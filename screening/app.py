@@ -13,11 +13,14 @@ from screening import migrate, ops
 from screening.audit.router import router as audit_router
 from screening.auth.router import router as auth_router
 from screening.config import Settings
+from screening.contacts.router import router as contacts_router
 from screening.db import make_engine, make_session_factory
 from screening.errors import install_handlers
 from screening.exports.router import router as exports_router
 from screening.fhir.router import router as fhir_router
 from screening.hardening import install_hardening
+from screening.insights.router import pages as insights_pages
+from screening.insights.router import router as insights_router
 from screening.instruments.registry import load_registry
 from screening.instruments.router import router as instruments_router
 from screening.model.promotion import load_active
@@ -90,6 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(instruments_router)
     app.include_router(screens_router)
+    app.include_router(contacts_router)
+    app.include_router(insights_router)
+    app.include_router(insights_pages)
     app.include_router(routes_router)
     app.include_router(routes_catalogue_router)
     app.include_router(reports_router)

@@ -28,6 +28,20 @@ class Settings(BaseSettings):
     person_key: SecretStr = Field(
         default=SecretStr(PLACEHOLDER_SECRET), description="Keys the hash of person references and export ids."
     )
+    person_key_previous: list[SecretStr] = Field(
+        default_factory=list,
+        description="Earlier person keys, newest first (JSON list), kept after a rotation so repeat contacts "
+        "still link; matched old rows are re-keyed to `person_key` as people are seen again.",
+    )
+    mcn_min_contacts: int = Field(
+        default=3, ge=1, description="Multiple and complex needs: contacts in 12 months, this one included."
+    )
+    mcn_min_domains: int = Field(
+        default=2, ge=1, description="Multiple and complex needs: need domains recorded across those contacts."
+    )
+    mcn_housing_with_any: bool = Field(
+        default=True, description="Multiple and complex needs: a housing need with any other need is enough."
+    )
     token_ttl_seconds: int = Field(default=1800, ge=60, le=86400, description="Lifetime of a bearer token.")
     instruments_dir: Path | None = Field(default=None, description="A site's extra or replacement instrument files.")
     routes_dir: Path | None = Field(

@@ -34,6 +34,7 @@ class Permission(StrEnum):
     court_report_read = "court_report:read"
     models_read = "models:read"
     court_reports_list = "court_reports:list"
+    insights_read = "insights:read"
 
 
 POLICY: dict[Permission, frozenset[Role]] = {
@@ -60,6 +61,9 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.models_read: frozenset(Role),
     # The court sees which reports were shared with it, never the screens themselves.
     Permission.court_reports_list: frozenset({Role.court}),
+    # Aggregate, suppressed figures for commissioning. Admins run the system, not the service, so they
+    # are not given them by default; a site that wants otherwise adds the role here.
+    Permission.insights_read: frozenset({Role.commissioner}),
 }
 
 

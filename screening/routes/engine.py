@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from screening.contacts import mcn
 from screening.instruments.registry import Registry
 from screening.instruments.schemas import ItemType, ScoreResult
 from screening.routes.rulebook import (
@@ -26,6 +27,7 @@ from screening.routes.rulebook import (
     ConsentCond,
     ItemAtLeastCond,
     ItemTrueCond,
+    McnCond,
     ModelNeedCond,
     NoneOfCond,
     PositiveCond,
@@ -37,7 +39,7 @@ from screening.routes.rulebook import (
 
 @dataclass(frozen=True)
 class Evidence:
-    source: str  # item | instrument | age | model
+    source: str  # item | instrument | age | model | contacts
     ref: str  # item id | instrument id | "age" | model domain
     text: str
 
@@ -49,6 +51,10 @@ class Facts:
     age: int
     consent: Mapping[str, bool] = field(default_factory=dict)
     model_needs: Mapping[str, bool] = field(default_factory=dict)
+    # Repeat contact: linked contacts in the last 12 months (this one included) and the need domains
+    # recorded across them (issue 8's contacts service); 1 and none for an unlinked screen.
+    contacts: int = 1
+    recorded_domains: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,11 @@ def evaluate(cond: Condition, facts: Facts, registry: Registry) -> tuple[bool, l
         case ModelNeedCond(model_need=d, text=t):
             ok = facts.model_needs.get(d) is True
             return cite(ok, "model", d, f"The screening model suggests a fuller {d.replace('_', ' ')} assessment", t)
+        case McnCond(multiple_complex_needs=m, text=t):
+            verdict = mcn.assess(mcn.McnRule(m.min_contacts, m.min_domains, m.housing_with_any), facts.contacts,
+                                 facts.recorded_domains)
+            reason = "Multiple and complex needs: " + "; ".join(verdict.reasons)
+            return cite(verdict.flagged, "contacts", "multiple_complex_needs", reason, t)
         case ConsentCond(consent=purpose):
             return facts.consent.get(purpose) is True, []
         case AnyCond(any=cs):

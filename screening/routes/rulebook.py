@@ -110,6 +110,18 @@ class ModelNeedCond(_Leaf):
     model_need: str
 
 
+class _McnThresholds(_Strict):
+    min_contacts: int = Field(default=3, ge=1, description="Contacts in 12 months, this one included.")
+    min_domains: int = Field(default=2, ge=1, description="Need domains recorded across those contacts.")
+    housing_with_any: bool = Field(default=True, description="A repeat contact with housing and any other need.")
+
+
+class McnCond(_Leaf):
+    """Multiple and complex needs over repeat contacts (issue 8; Revolving Doors Agency 2013)."""
+
+    multiple_complex_needs: _McnThresholds
+
+
 class ConsentCond(_Strict):
     consent: Literal["share_with_health", "share_with_court"]
 
@@ -135,6 +147,7 @@ Condition = (
     | AgeUnderCond
     | AgeBetweenCond
     | ModelNeedCond
+    | McnCond
     | ConsentCond
     | AnyCond
     | AllCond

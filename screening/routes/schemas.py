@@ -18,7 +18,7 @@ def _blank_to_none(v: str | None) -> str | None:
 
 
 class Reason(BaseModel):
-    source: Literal["item", "instrument", "model", "age"] = Field(description="Kind of evidence.")
+    source: Literal["item", "instrument", "model", "age", "contacts"] = Field(description="Kind of evidence.")
     ref: str = Field(description="Item id, instrument id, model domain, or `age`.")
     text: str = Field(description="Why, in words the nurse can check against the answers.")
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from screening.audit import service as audit
 from screening.auth.schemas import Principal
+from screening.contacts.service import repeat_contact_facts
 from screening.db import utcnow
 from screening.errors import Conflict, FieldError, Invalid, NotFound
 from screening.instruments.registry import Registry
@@ -63,6 +64,7 @@ TRANSITIONS: dict[ReferralStatus, frozenset[ReferralStatus]] = {
 def facts_for(session: Session, registry: Registry, screen: Screen, model: ModelNeeds) -> Facts:
     answers = answer_values(session, screen.id)
     consent = latest_consent(session, screen.id)
+    contacts, recorded = repeat_contact_facts(session, registry, screen)
     return Facts(
         answers=answers,
         scores=scores_by_id(complete_scores(registry, answers)),
@@ -71,6 +73,8 @@ def facts_for(session: Session, registry: Registry, screen: Screen, model: Model
         consent={"share_with_health": consent.share_with_health, "share_with_court": consent.share_with_court}
         if consent else {},
         model_needs=dict(model.needs),
+        contacts=contacts,
+        recorded_domains=tuple(recorded),
     )
 
 

@@ -1,13 +1,22 @@
-"""Person linkage without identity spread: only a keyed hash of a person reference is kept."""
+"""Person linkage without identity spread: only a keyed hash of a person reference is kept.
+
+Key rotation: `settings.person_key` hashes every new reference; `settings.person_key_previous` holds
+the keys used before. When a reference is presented again, earlier screens hashed under an old key
+are found by hashing the reference under each old key, and re-keyed to the current key in the same
+unit of work. Rows of people never seen again keep their old hash (nothing links to them without
+the reference), so an old key can be dropped once the repeat-contact window (12 months) has passed
+since the rotation: by then every row it could still link is outside the window anyway.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from screening.screens.models import Screen
@@ -25,16 +34,37 @@ def person_hash(key: str, ref: str) -> str:
     return hmac.new(key.encode(), normalise_ref(ref).encode(), hashlib.sha256).hexdigest()
 
 
+def link_person(session: Session, key: str, previous_keys: Sequence[str], ref: str) -> tuple[str, int]:
+    """The current-key hash of `ref`, and how many earlier screens were re-keyed from a previous key.
+
+    Called before the new screen is added, so the new screen and every earlier one of the same
+    person carry the same hash when the unit of work commits.
+    """
+    current = person_hash(key, ref)
+    old = [h for h in (person_hash(k, ref) for k in previous_keys if k and k != key) if h != current]
+    if not old:
+        return current, 0
+    result = session.execute(
+        update(Screen).where(Screen.person_hash.in_(old)).values(person_hash=current).execution_options(
+            synchronize_session="fetch"
+        )
+    )
+    return current, int(getattr(result, "rowcount", 0) or 0)
+
+
+def earlier_linked(screen: Screen) -> list[object]:
+    """WHERE clauses for earlier screens of the same person in the 12 months before this one."""
+    since: datetime = screen.created_at - REPEAT_WINDOW
+    return [
+        Screen.person_hash == screen.person_hash,
+        Screen.id != screen.id,
+        Screen.created_at < screen.created_at,
+        Screen.created_at >= since,
+    ]
+
+
 def previous_contacts(session: Session, screen: Screen) -> int:
     """Earlier screens of the same person in the 12 months before this one, in any suite."""
     if not screen.person_hash:
         return 0
-    since: datetime = screen.created_at - REPEAT_WINDOW
-    return session.scalar(
-        select(func.count()).select_from(Screen).where(
-            Screen.person_hash == screen.person_hash,
-            Screen.id != screen.id,
-            Screen.created_at < screen.created_at,
-            Screen.created_at >= since,
-        )
-    ) or 0
+    return session.scalar(select(func.count()).select_from(Screen).where(*earlier_linked(screen))) or 0  # type: ignore[arg-type]

@@ -30,7 +30,8 @@ def create_screen(
     if idempotency_key is not None and not idempotency_key.strip():
         raise Invalid("Idempotency-Key must not be blank.")
     screen, created = service.create_screen(
-        session, user, body, idempotency_key, settings.person_key.get_secret_value()
+        session, user, body, idempotency_key, settings.person_key.get_secret_value(),
+        [k.get_secret_value() for k in settings.person_key_previous],
     )
     if not created:
         response.headers["Idempotent-Replayed"] = "true"

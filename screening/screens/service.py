@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -62,14 +62,21 @@ def _replay(existing: Screen, fingerprint: str) -> Screen:
 
 
 def create_screen(
-    session: Session, user: Principal, data: ScreenCreate, idempotency_key: str | None, person_key: str
+    session: Session,
+    user: Principal,
+    data: ScreenCreate,
+    idempotency_key: str | None,
+    person_key: str,
+    previous_person_keys: Sequence[str] = (),
 ) -> tuple[Screen, bool]:
     """Open a draft screen; with an Idempotency-Key, a retry returns the first screen. (screen, created)."""
     suite = data.custody_suite or (user.custody_suites[0] if user.custody_suites else None)
     if suite is None or suite not in user.custody_suites:
         raise Forbidden("You can only open screens for your own custody suites.",
                         errors=[FieldError(field="custody_suite", message="not one of your custody suites")])
-    person = linkage.person_hash(person_key, data.person_ref) if data.person_ref else None
+    person, rekeyed = (
+        linkage.link_person(session, person_key, previous_person_keys, data.person_ref) if data.person_ref else (None, 0)
+    )
     fingerprint = _fingerprint(data, person)
     if idempotency_key:
         existing = _find_by_key(session, user.id, idempotency_key)
@@ -103,6 +110,9 @@ def create_screen(
             raise
         return _replay(existing, fingerprint), False
     audit.record(session, user.actor, "screen.create", "screen", screen.id)
+    if rekeyed:
+        # Key rotation touched other screens' rows: say so in the trail (a count, never the hash).
+        audit.record(session, user.actor, "screen.person.rekey", "screen", screen.id, {"screens": rekeyed})
     return screen, True
 
 
