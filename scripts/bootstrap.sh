@@ -9,7 +9,10 @@ profile="${1:-runtime}"
 
 apt_packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b fonts-dejavu-core)  # WeasyPrint renders PDFs
 if [[ $profile == dev ]]; then
-  apt_packages+=(chromium poppler-utils npm)  # browser tests (npm: axe-core); pdftoppm/pdftotext for report checks
+  apt_packages+=(chromium poppler-utils)  # browser tests; pdftoppm/pdftotext for report checks
+  # npm fetches axe-core for the accessibility checks. Machines of this kind ship Node.js with its own
+  # npm, which Debian's npm package conflicts with, so Debian's is installed only when none is there.
+  command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
   apt_packages+=(wrk)  # the benchmark's load generator (python -m bench)
 fi
 missing=()

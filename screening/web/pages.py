@@ -31,6 +31,7 @@ PAGES: dict[str, Page] = {
         Page("assessment", "assessment.html", "Assessment", "assessment"),
         Page("court", "court.html", "Reports shared with the court", "court"),
         Page("report", "report.html", "Court information report", "report"),
+        Page("insights", "insights.html", "Commissioners' dashboard", "insights"),
         Page("not-found", "not_found.html", "Page not found"),
     )
 }

@@ -36,6 +36,10 @@ const LD = (() => {
     sessionStorage.removeItem(USER_KEY);
     location.assign("/app/signin");
   }
+  function homeFor(role) {
+    return role === "court" ? "/app/court" : role === "commissioner" ? "/app/insights" : "/app/";
+  }
+
   function requireSignIn(role) {
     const u = user();
     if (!token() || !u) {
@@ -43,7 +47,7 @@ const LD = (() => {
       return null;
     }
     if (role && u.role !== role) {
-      location.assign(u.role === "court" ? "/app/court" : "/app/");
+      location.assign(homeFor(u.role));
       return null;
     }
     return u;
@@ -361,7 +365,9 @@ const LD = (() => {
   // The report is fetched with the bearer token, so it cannot be a frame's src; the service's CSP also
   // forbids blob frames and inline styles. Its body is parsed inertly and imported without scripts,
   // styles, frames or event attributes, and shown with the app's own report styles.
-  function reportPreview(html) {
+  // Server-rendered documents (court report, commissioners' dashboard) are fetched with the token and
+  // shown without their scripts, styles or event handlers: the app's CSP and styles stay in charge.
+  function reportPreview(html, label = "Court information report preview", cls = "report-preview") {
     const doc = new DOMParser().parseFromString(html, "text/html");
     doc.querySelectorAll("script, style, link, meta, iframe, frame, object, embed, form, base").forEach((n) => n.remove());
     doc.querySelectorAll("*").forEach((n) => {
@@ -370,7 +376,7 @@ const LD = (() => {
         if (a.name.startsWith("on") || a.name === "style" || v.startsWith("javascript:")) n.removeAttribute(a.name);
       }
     });
-    const preview = el("article", { class: "report-preview", "aria-label": "Court information report preview" });
+    const preview = el("article", { class: cls, "aria-label": label });
     preview.append(...[...doc.body.childNodes].map((n) => document.importNode(n, true)));
     return preview;
   }
@@ -427,6 +433,6 @@ const LD = (() => {
   return {
     el, $, param, api, ApiError, OfflineError, token, user, signOut, requireSignIn, showBanner, showErrors,
     queueAnswer, flush, pending, resolveConflict, onSync, loadScreen, loadInstruments, rememberScreen,
-    fmtTime, fmtDateTime, caption, showReport, TOKEN_KEY, USER_KEY,
+    fmtTime, fmtDateTime, caption, showReport, reportPreview, homeFor, TOKEN_KEY, USER_KEY,
   };
 })();

@@ -23,7 +23,7 @@ document.addEventListener("DOMContentLoaded", () => {
       const next = LD.param("next");
       // Only same-app paths: never an open redirect.
       const safe = next && next.startsWith("/app/") && !next.startsWith("//") ? next : null;
-      location.assign(safe || (me.role === "court" ? "/app/court" : "/app/"));
+      location.assign(safe || LD.homeFor(me.role));
     } catch (err) {
       if (err instanceof LD.OfflineError) return LD.showErrors([{ field: null, message: "No network: signing in needs a connection." }]);
       if (err.status === 429) return LD.showErrors([{ field: "username", message: "Too many attempts: wait a few minutes and try again" }]);
