@@ -37,6 +37,11 @@ class DomainAssessmentRead(_Read):
     missing: list[MissingItemRead] = Field(
         description="Questions this domain's model reads that were not answered (skip-logic items excluded)."
     )
+    answered: int = Field(
+        default=0,
+        description="How many of this domain's own questions were answered. With none, the result rests on "
+        "imputed values alone and should not be read as a suggestion.",
+    )
 
 
 class ModelRef(BaseModel):

@@ -59,6 +59,9 @@ class DomainAssessment:
     needs_assessment: bool
     contributions: list[Contribution]
     missing: list[MissingItem]
+    # How many of the domain's own questions were answered: with none, the probability rests on the
+    # values imputed for "not answered" alone, and a page should say so rather than suggest a referral.
+    answered: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,6 +75,7 @@ class DomainAssessment:
                 for c in self.contributions
             ],
             "missing": [{"item": m.item, "label": m.label} for m in self.missing],
+            "answered": self.answered,
         }
 
 
@@ -159,6 +163,7 @@ class ModelBundle:
                 needs_assessment=prob >= dom.threshold,
                 contributions=contributions,
                 missing=missing,
+                answered=sum(1 for _, item_id in dom.item_features if item_id in answers),
             )
         return out
 

@@ -66,8 +66,10 @@ class TestAssessment:
         assert set(body["domains"]) == {"mental_health", "learning_disability", "substance_misuse"}
         mh = body["domains"]["mental_health"]
         assert set(mh) == {
-            "probability", "raw_score", "base_value", "threshold", "needs_assessment", "contributions", "missing"
+            "probability", "raw_score", "base_value", "threshold", "needs_assessment", "contributions", "missing",
+            "answered",
         }
+        assert mh["answered"] == 10 and body["domains"]["learning_disability"]["answered"] == 0
         assert mh["needs_assessment"] is True
         assert abs(mh["base_value"] + sum(c["contribution"] for c in mh["contributions"]) - mh["raw_score"]) <= 1e-6
         hosp = next(c for c in mh["contributions"] if c["feature"] == "bjmhs_8")

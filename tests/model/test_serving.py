@@ -111,6 +111,7 @@ class TestAssess:
             "needs_assessment",
             "contributions",
             "missing",
+            "answered",
         }
         assert set(d["contributions"][0]) == {"feature", "label", "value", "contribution"}
         hosp = next(c for c in d["contributions"] if c["feature"] == "bjmhs_8")
@@ -148,6 +149,10 @@ class TestAssess:
         assert not sm_missing & {f"audit_{i}" for i in range(4, 11)}, "items skip logic did not ask are not missing"
         values = {c.feature: c.value for c in res["substance_misuse"].contributions}
         assert values.get("audit_4", "not asked") == "not asked"
+        # The domain's own answered questions are counted, so a page can tell an unasked domain apart.
+        assert res["mental_health"].answered == 9
+        assert res["substance_misuse"].answered == 3
+        assert res["learning_disability"].answered == 0
         assert {m.item for m in res["learning_disability"].missing} >= {"ldc_special_school"}
 
     def test_empty_screen_is_scored(self, bundle: ModelBundle) -> None:

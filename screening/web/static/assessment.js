@@ -93,10 +93,12 @@ document.addEventListener("DOMContentLoaded", async () => {
     return el("article", { class: "domain" },
       el("h3", { text: DOMAINS[domain] || domain }),
       el("p", { class: "domain__result" },
-        d.needs_assessment
-          ? el("strong", { class: "tag tag--positive" }, el("span", { "aria-hidden": "true", text: "▲ " }), "Full assessment suggested")
-          : el("span", { class: "tag", text: "Full assessment not suggested" }),
-        ` ${pct}% (threshold ${Math.round(d.threshold * 100)}%)`),
+        d.answered === 0
+          ? el("span", { class: "tag", text: "No answers in this domain yet" })
+          : d.needs_assessment
+            ? el("strong", { class: "tag tag--positive" }, el("span", { "aria-hidden": "true", text: "▲ " }), "Full assessment suggested")
+            : el("span", { class: "tag", text: "Full assessment not suggested" }),
+        d.answered === 0 ? "" : ` ${pct}% (threshold ${Math.round(d.threshold * 100)}%)`),
       top.length ? el("ul", { class: "bars", "aria-label": `Answers that raised or lowered the ${DOMAINS[domain] || domain} result` },
         top.map((c) => {
           const up = c.contribution > 0;
