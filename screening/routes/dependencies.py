@@ -9,12 +9,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from screening.auth.dependencies import Authorize
-from screening.auth.policy import Permission, may_access_screen
+from screening.auth.policy import Permission
 from screening.auth.schemas import Principal
 from screening.dependencies import RegistryDep, SessionDep
-from screening.errors import Forbidden, NotFound
 from screening.model.service import ModelBundle
 from screening.routes.rulebook import Rulebook
+from screening.screens.dependencies import load_screen
 from screening.screens.models import Screen
 from screening.screens.service import age_on, answer_values
 
@@ -31,16 +31,6 @@ def get_rulebook(request: Request) -> Rulebook:
 
 
 RulebookDep = Annotated[Rulebook, Depends(get_rulebook)]
-
-
-def load_screen(session: SessionDep, screen_id: str, user: Principal) -> Screen:
-    """The screen, if it exists and lies in one of the nurse's custody suites."""
-    screen = session.get(Screen, screen_id)
-    if screen is None:
-        raise NotFound(f"No screen with id {screen_id}.")
-    if not may_access_screen(user.role, list(user.custody_suites), screen.custody_suite):
-        raise Forbidden("This screen belongs to a custody suite you do not work in.")
-    return screen
 
 
 def routes_screen(screen_id: str, session: SessionDep, user: RoutesReader) -> Screen:

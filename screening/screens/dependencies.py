@@ -15,7 +15,8 @@ ScreenReader = Annotated[Principal, Depends(Authorize(Permission.screens_read))]
 ScreenWriter = Annotated[Principal, Depends(Authorize(Permission.screens_write))]
 
 
-def _load(session: SessionDep, screen_id: str, user: Principal) -> Screen:
+def load_screen(session: SessionDep, screen_id: str, user: Principal) -> Screen:
+    """The screen, if it exists and the access policy's record-level rule lets this user at it."""
     screen = session.get(Screen, screen_id)
     if screen is None:
         raise NotFound(f"No screen with id {screen_id}.")
@@ -26,12 +27,12 @@ def _load(session: SessionDep, screen_id: str, user: Principal) -> Screen:
 
 def readable_screen(screen_id: str, session: SessionDep, user: ScreenReader) -> Screen:
     """The screen, if it exists and this user may read it."""
-    return _load(session, screen_id, user)
+    return load_screen(session, screen_id, user)
 
 
 def writable_screen(screen_id: str, session: SessionDep, user: ScreenWriter) -> Screen:
     """The screen, if it exists and this user may change it."""
-    return _load(session, screen_id, user)
+    return load_screen(session, screen_id, user)
 
 
 ReadableScreen = Annotated[Screen, Depends(readable_screen)]
