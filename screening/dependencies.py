@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from screening.config import Settings
+from screening.db import unit_of_work
 from screening.instruments.registry import Registry
 
 
@@ -18,15 +19,8 @@ def get_session(request: Request) -> Iterator[Session]:
     Used with scope="function" so the commit happens before the response is sent: a failed commit
     is answered as an error, never as a success the client would trust.
     """
-    session: Session = request.app.state.session_factory()
-    try:
+    with unit_of_work(request.app.state.session_factory) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 # The two below do no I/O: `async def` keeps FastAPI from sending each to the thread pool, a hop
