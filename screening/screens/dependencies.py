@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends
@@ -15,12 +16,17 @@ ScreenReader = Annotated[Principal, Depends(Authorize(Permission.screens_read))]
 ScreenWriter = Annotated[Principal, Depends(Authorize(Permission.screens_write))]
 
 
-def load_screen(session: SessionDep, screen_id: str, user: Principal) -> Screen:
-    """The screen, if it exists and the access policy's record-level rule lets this user at it."""
+def load_screen(
+    session: SessionDep,
+    screen_id: str,
+    user: Principal,
+    rule: Callable[[str, list[str], str], bool] = may_access_screen,
+) -> Screen:
+    """The screen, if it exists and the policy's record-level `rule` lets this user at it."""
     screen = session.get(Screen, screen_id)
     if screen is None:
         raise NotFound(f"No screen with id {screen_id}.")
-    if not may_access_screen(user.role, list(user.custody_suites), screen.custody_suite):
+    if not rule(user.role, list(user.custody_suites), screen.custody_suite):
         raise Forbidden("This screen belongs to a custody suite you do not work in.")
     return screen
 
