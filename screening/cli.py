@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -26,6 +28,20 @@ app.add_typer(retention_app, name="retention")
 models_app = typer.Typer(help="Promote and list decision-support models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 console = Console(stderr=True)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+@contextmanager
+def database(settings: Settings | None = None) -> Iterator[Session]:
+    """One unit of work for a command, on an engine that is disposed of afterwards."""
+    engine = make_engine(settings or Settings())
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 @app.command()
@@ -93,17 +109,13 @@ def users_add(
     """Create a user account."""
     from screening.auth.service import AccountError, create_user
 
-    settings = Settings()
-    engine = make_engine(settings)
     try:
-        with unit_of_work(make_session_factory(engine)) as session:
+        with database() as session:
             user = create_user(session, username, password, role, full_name=full_name, custody_suites=suite or [])
             console.print(f"created {role.value} {user.username} (id {user.id})")
     except AccountError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    finally:
-        engine.dispose()
 
 
 @routes_app.command("check")
@@ -132,17 +144,13 @@ def users_disable(username: str) -> None:
     from screening.auth.models import User
     from screening.auth.service import set_active
 
-    engine = make_engine(Settings())
-    try:
-        with unit_of_work(make_session_factory(engine)) as session:
-            user = session.scalar(select(User).where(User.username == username))
-            if user is None:
-                console.print(f"[red]error:[/red] no user {username}")
-                raise typer.Exit(2)
-            set_active(session, user, False, audit_actor())
-            console.print(f"disabled {username}; their tokens no longer work")
-    finally:
-        engine.dispose()
+    with database() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            console.print(f"[red]error:[/red] no user {username}")
+            raise typer.Exit(2)
+        set_active(session, user, False, audit_actor())
+        console.print(f"disabled {username}; their tokens no longer work")
 
 
 def audit_actor() -> Actor:
@@ -161,12 +169,8 @@ def audit_verify() -> None:
     """Walk the hash chain: exit 0 if intact, 1 naming the first bad entry otherwise."""
     from screening.audit.service import verify_chain
 
-    engine = make_engine(Settings())
-    try:
-        with make_session_factory(engine)() as session:
-            result = verify_chain(session)
-    finally:
-        engine.dispose()
+    with database() as session:
+        result = verify_chain(session)
     if result.ok:
         typer.echo(f"audit trail intact: {result.checked} entries checked")
         return
@@ -184,12 +188,8 @@ def retention_purge(
 
     settings = Settings()
     days = older_than if older_than is not None else settings.retention_days
-    engine = make_engine(settings)
-    try:
-        with unit_of_work(make_session_factory(engine)) as session:
-            result = purge(session, settings, days, dry_run=dry_run, actor=audit_actor())
-    finally:
-        engine.dispose()
+    with database(settings) as session:
+        result = purge(session, settings, days, dry_run=dry_run, actor=audit_actor())
     verb = "would delete" if dry_run else "deleted"
     typer.echo(f"{verb} {result.screens} screens older than {days} days")
 
@@ -201,6 +201,7 @@ def fhir_example() -> None:
 
     print(example_bundle())
 
+
 @models_app.command("promote")
 def models_promote(
     path: Annotated[Path, typer.Argument(help="Artifact folder written by `python -m training train`.")],
@@ -209,22 +210,17 @@ def models_promote(
 
     Running instances pick it up at their next start.
     """
-    import getpass
-
     from screening.model.exceptions import ModelMismatchError
     from screening.model.promotion import promote
 
     settings = Settings()
-    engine = make_engine(settings)
     try:
-        with unit_of_work(make_session_factory(engine)) as session:
-            row = promote(session, settings, path, promoted_by=f"cli:{getpass.getuser()}")
+        with database(settings) as session:
+            row = promote(session, settings, path, promoted_by=audit_actor().username)
             console.print(f"promoted model {row.version} (sha256 {row.sha256[:12]}) from {path}")
     except ModelMismatchError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    finally:
-        engine.dispose()
 
 
 @models_app.command("list")
@@ -232,15 +228,10 @@ def models_list() -> None:
     """Promoted models, newest first, with the active one marked."""
     from screening.model.promotion import list_versions
 
-    settings = Settings()
-    engine = make_engine(settings)
-    try:
-        with make_session_factory(engine)() as session:
-            for v in list_versions(session):
-                mark = "*" if v.active else " "
-                typer.echo(f"{mark} {v.version}  sha256 {v.sha256[:12]}  {v.promoted_at:%Y-%m-%d %H:%M} {v.promoted_by}")
-    finally:
-        engine.dispose()
+    with database() as session:
+        for v in list_versions(session):
+            mark = "*" if v.active else " "
+            typer.echo(f"{mark} {v.version}  sha256 {v.sha256[:12]}  {v.promoted_at:%Y-%m-%d %H:%M} {v.promoted_by}")
 
 
 if __name__ == "__main__":
