@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.orm import Session
 
 from screening.audit.models import AuditEntry
@@ -54,48 +54,35 @@ def _fmt(at: datetime) -> str:
     return at.isoformat(timespec="microseconds")
 
 
-def entry_hash(prev_hash: str, e: AuditEntry) -> str:
-    payload = {
-        "at": _fmt(e.at),
-        "actor_id": e.actor_id,
-        "actor": e.actor,
-        "role": e.role,
-        "action": e.action,
-        "record_type": e.record_type,
-        "record_id": e.record_id,
-        "source_ip": e.source_ip,
-        "detail": e.detail,
-        "prev": prev_hash,
-    }
+_HASHED = ("at", "actor_id", "actor", "role", "action", "record_type", "record_id", "source_ip", "detail")
+
+
+def _chain_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    payload = {k: fields[k] for k in _HASHED} | {"at": _fmt(fields["at"]), "prev": prev_hash}
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def entry_hash(prev_hash: str, e: AuditEntry) -> str:
+    return _chain_hash(prev_hash, {k: getattr(e, k) for k in _HASHED})
 
 
 def _write_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK_KEY})
     prev = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)) or GENESIS
+    rows = []
     for actor, action, record_type, record_id, detail, at in pending:
-        e = AuditEntry(
-            at=at,
-            actor_id=actor.id,
-            actor=actor.username,
-            role=actor.role,
-            action=action,
-            record_type=record_type,
-            record_id=record_id,
-            source_ip=actor.source_ip,
-            detail=detail,
-            prev_hash=prev,
-        )
-        e.hash = entry_hash(prev, e)
-        prev = e.hash
-        session.add(e)
-    session.flush()
+        row = {"at": at, "actor_id": actor.id, "actor": actor.username, "role": actor.role, "action": action,
+               "record_type": record_type, "record_id": record_id, "source_ip": actor.source_ip, "detail": detail,
+               "prev_hash": prev}
+        row["hash"] = prev = _chain_hash(prev, row)
+        rows.append(row)
+    # One INSERT statement (executemany for several), not an ORM object per entry: every request writes one.
+    session.execute(insert(AuditEntry), rows)
 
 
 @event.listens_for(Session, "before_commit")

@@ -65,6 +65,7 @@ class TokenClaims:
     user_id: int
     role: str
     version: int
+    expires_at: float  # seconds since the epoch
 
 
 def issue_token(secret: str, user_id: int, role: str, version: int, ttl_seconds: int) -> str:
@@ -83,6 +84,7 @@ def issue_token(secret: str, user_id: int, role: str, version: int, ttl_seconds:
 def read_token(secret: str, token: str) -> TokenClaims | None:
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp", "ver"]})
-        return TokenClaims(user_id=int(claims["sub"]), role=str(claims["role"]), version=int(claims["ver"]))
+        return TokenClaims(user_id=int(claims["sub"]), role=str(claims["role"]), version=int(claims["ver"]),
+                           expires_at=float(claims["exp"]))
     except (jwt.PyJWTError, KeyError, ValueError):
         return None

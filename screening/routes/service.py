@@ -218,7 +218,7 @@ def decide_route(
     })
     session.flush()
     decisions = route_decisions(session, screen.id)
-    names = _usernames(session, [user.id])
+    names = _usernames(session, [user.id], user)
     return next(r for r in _recommendations(book, screen, proposals, decisions, names) if r.route == route)
 
 
@@ -271,7 +271,7 @@ def decide_need(
         "model_version": model.version,
     })
     session.flush()
-    needs = _needs(book, proposed, need_decisions(session, screen.id), _usernames(session, [user.id]))
+    needs = _needs(book, proposed, need_decisions(session, screen.id), _usernames(session, [user.id], user))
     return next(n for n in needs if n.domain == domain)
 
 

@@ -11,10 +11,11 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import case, event, func, select
+from sqlalchemy import case, delete, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -138,18 +139,26 @@ def ensure_editable(screen: Screen) -> None:
 _MERGED = "screens.merged_answers"
 
 
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    value: Any
+    revision: int
+
+
 @event.listens_for(Session, "after_rollback")
 def _forget_merged(session: Session) -> None:
     session.info.pop(_MERGED, None)
 
 
-def current_answers(session: Session, screen_id: str) -> dict[str, Answer]:
+def current_answers(session: Session, screen_id: str) -> dict[str, StoredAnswer]:
+    """The screen's answers by item id, read as plain rows (no ORM objects: a screen has ~60 of them)."""
     merged = session.info.pop(_MERGED, None)
     if merged is not None and merged[0] == screen_id:
         # The set patch_answers has just written in this transaction (under the screen's lock):
         # reading it back would cost a query per PATCH for the same rows.
         return dict(merged[1])
-    return {a.item_id: a for a in session.scalars(select(Answer).where(Answer.screen_id == screen_id))}
+    rows = session.execute(select(Answer.item_id, Answer.value, Answer.revision).where(Answer.screen_id == screen_id))
+    return {item_id: StoredAnswer(value, revision) for item_id, value, revision in rows}
 
 
 def patch_answers(
@@ -176,32 +185,42 @@ def patch_answers(
         if stale:
             raise Conflict("Some answers were changed elsewhere since this device last saw them.", errors=stale)
     now = utcnow()
-    changed = []
+    cleared: list[str] = []
+    added: list[dict[str, Any]] = []
+    changed_rows: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
     for item_id, value in answers.items():
         row = stored.get(item_id)
         if value is None:
             if row is None:
                 continue
-            session.delete(row)
+            cleared.append(item_id)
             del stored[item_id]
             revision = row.revision + 1
-        elif row is None:
-            revision = 1
-            stored[item_id] = Answer(screen_id=screen.id, item_id=item_id, value=value, revision=revision,
-                                     updated_by_id=user.id, updated_at=now)
-            session.add(stored[item_id])
         else:
             # bool is an int in Python: compare types too, so True never equals 1.
-            if row.value == value and type(row.value) is type(value):
+            if row is not None and row.value == value and type(row.value) is type(value):
                 continue
-            revision = row.revision + 1
-            row.value, row.revision, row.updated_by_id, row.updated_at = value, revision, user.id, now
-        session.add(AnswerEvent(screen_id=screen.id, item_id=item_id, value=value, revision=revision,
-                                changed_by_id=user.id, changed_at=now))
-        changed.append(item_id)
-    if changed:
+            revision = 1 if row is None else row.revision + 1
+            (added if row is None else changed_rows).append(
+                {"screen_id": screen.id, "item_id": item_id, "value": value, "revision": revision,
+                 "updated_by_id": user.id, "updated_at": now})
+            stored[item_id] = StoredAnswer(value, revision)
+        events.append({"screen_id": screen.id, "item_id": item_id, "value": value, "revision": revision,
+                       "changed_by_id": user.id, "changed_at": now})
+    # Set-wise statements rather than an ORM object per answer: a tablet saves every tap.
+    if cleared:
+        session.execute(delete(Answer).where(Answer.screen_id == screen.id, Answer.item_id.in_(cleared))
+                        .execution_options(synchronize_session=False))
+    if added:
+        session.execute(insert(Answer), added)
+    if changed_rows:
+        session.execute(update(Answer), changed_rows)  # bulk UPDATE by primary key (screen_id, item_id)
+    if events:
+        session.execute(insert(AnswerEvent), events)
         screen.updated_at = now
-        audit.record(session, user.actor, "screen.answers.update", "screen", screen.id, {"items": sorted(changed)})
+        audit.record(session, user.actor, "screen.answers.update", "screen", screen.id,
+                     {"items": sorted(e["item_id"] for e in events)})
     session.flush()
     session.info[_MERGED] = (screen.id, stored)
     return screen
@@ -243,15 +262,13 @@ def finalise(session: Session, user: Principal, screen: Screen) -> Screen:
     return screen
 
 
-def _usernames(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+def _usernames(session: Session, ids: Iterable[int | None], me: Principal | None = None) -> dict[int, str]:
+    """Usernames by id; the signed-in user (`me`), usually the one named, costs no query."""
     wanted = {i for i in ids if i is not None}
-    # Users already in the session (typically the signed-in nurse, loaded to check her token) cost no query.
     names = {}
-    for user_id in list(wanted):
-        user = session.identity_map.get(session.identity_key(User, user_id))  # type: ignore[arg-type]
-        if isinstance(user, User):
-            names[user_id] = user.username
-            wanted.discard(user_id)
+    if me is not None and me.id in wanted:
+        names[me.id] = me.username
+        wanted.discard(me.id)
     if wanted:
         names |= dict(session.execute(select(User.id, User.username).where(User.id.in_(wanted))).tuples().all())
     return names
@@ -267,14 +284,31 @@ def summary(screen: Screen, names: dict[int, str]) -> ScreenSummary:
 
 
 def answer_values(session: Session, screen_id: str) -> dict[str, Any]:
-    return {a.item_id: a.value for a in current_answers(session, screen_id).values()}
+    return {item_id: a.value for item_id, a in current_answers(session, screen_id).items()}
 
 
-def read_screen(session: Session, registry: Registry, screen: Screen) -> ScreenRead:
+def _consent_read(session: Session, screen_id: str) -> tuple[ConsentRead | None, int | None]:
+    """The consent in force, with who recorded it (one query), and that person's id."""
+    row = session.execute(
+        select(Consent.screening, Consent.share_with_health, Consent.share_with_court, Consent.capacity,
+               Consent.recorded_by_id, Consent.recorded_at, User.username)
+        .outerjoin(User, User.id == Consent.recorded_by_id)
+        .where(Consent.screen_id == screen_id).order_by(Consent.id.desc()).limit(1)
+    ).first()
+    if row is None:
+        return None, None
+    return ConsentRead(
+        screening=row.screening, share_with_health=row.share_with_health, share_with_court=row.share_with_court,
+        capacity=row.capacity, recorded_by=row.username or "unknown", recorded_at=row.recorded_at,
+    ), row.recorded_by_id
+
+
+def read_screen(session: Session, registry: Registry, screen: Screen, me: Principal | None = None) -> ScreenRead:
+    """The screen as the API shows it; `me`, the signed-in user, saves a query for their own name."""
     stored = current_answers(session, screen.id)
     values = {k: a.value for k, a in stored.items()}
-    consent = latest_consent(session, screen.id)
-    names = _usernames(session, [screen.created_by_id, screen.finalised_by_id, consent.recorded_by_id if consent else None])
+    consent, _ = _consent_read(session, screen.id)
+    names = _usernames(session, [screen.created_by_id, screen.finalised_by_id], me)
     base = summary(screen, names)
     return ScreenRead(
         **base.model_dump(),
@@ -284,11 +318,7 @@ def read_screen(session: Session, registry: Registry, screen: Screen) -> ScreenR
         previous_contacts=linkage.previous_contacts(session, screen),
         finalised_at=screen.finalised_at,
         finalised_by=names.get(screen.finalised_by_id) if screen.finalised_by_id else None,
-        consent=ConsentRead(
-            screening=consent.screening, share_with_health=consent.share_with_health,
-            share_with_court=consent.share_with_court, capacity=consent.capacity,  # type: ignore[arg-type]
-            recorded_by=names.get(consent.recorded_by_id, "unknown"), recorded_at=consent.recorded_at,
-        ) if consent else None,
+        consent=consent,
         answers=values,
         revisions={k: a.revision for k, a in stored.items()},
         scores=complete_scores(registry, values),
