@@ -40,6 +40,22 @@ def test_migrate_creates_the_sqlite_database_in_wal_mode(env: Path) -> None:
     assert runner.invoke(app, ["migrate"]).exit_code == 0
 
 
+def test_start_up_head_check_agrees_with_alembic(env: Path) -> None:
+    """Start-up reads the heads without Alembic (it is slow to import); Alembic itself must agree."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from screening.migrate import alembic_config
+
+    assert script_heads() == set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    engine = make_engine(Settings())
+    assert current_heads(engine) == set()  # never migrated
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    with engine.connect() as conn:
+        assert current_heads(engine) == set(MigrationContext.configure(conn).get_current_heads()) == script_heads()
+    engine.dispose()
+
+
 def test_users_add_creates_a_nurse_with_suites(env: Path) -> None:
     assert runner.invoke(app, ["migrate"]).exit_code == 0
     result = runner.invoke(app, ["users", "add", "sam", "--role", "nurse", "--password", "a long passphrase here",

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import yaml
-
 from screening.instruments.schemas import (
     AllOf,
     AnyOf,
@@ -23,6 +21,7 @@ from screening.instruments.schemas import (
     Rule,
     SumAtLeast,
 )
+from screening.yamlfiles import safe_yaml
 
 SHIPPED_DIR = Path(__file__).parent / "definitions"
 
@@ -79,7 +78,7 @@ class Registry:
 
 def _read(path: Path) -> InstrumentFile:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_yaml(path.read_text(encoding="utf-8"))
         return InstrumentFile.model_validate(raw)
     except Exception as exc:
         raise DefinitionError(f"{path.name}: {exc}") from exc

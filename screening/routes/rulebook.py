@@ -15,10 +15,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from screening.instruments.registry import Registry
+from screening.yamlfiles import safe_yaml
 
 SHIPPED_DIR = Path(__file__).parent / "data"
 # The model domains the model bundle reports (branch `model`); a rule may only name these.
@@ -282,7 +282,7 @@ def _check_condition(where: str, cond: Condition, registry: Registry, problems: 
 def _read(path: Path, schema: type[RulesFile] | type[DirectoryFile]) -> tuple[RulesFile | DirectoryFile, str]:
     try:
         raw = path.read_bytes()
-        return schema.model_validate(yaml.safe_load(raw)), hashlib.sha256(raw).hexdigest()
+        return schema.model_validate(safe_yaml(raw)), hashlib.sha256(raw).hexdigest()
     except Exception as exc:
         raise RulebookError(f"{path.name}: {exc}") from exc
 
