@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from screening.audit.service import Actor
-from screening.auth.models import Role
+# Imports of the database layer live inside the commands: `screening serve --workers N` imports this
+# module in the supervisor and again in every worker it spawns, none of which needs SQLAlchemy for it.
+from screening.auth.roles import Role
 from screening.config import Settings
-from screening.db import make_engine, make_session_factory, unit_of_work
 
 app = typer.Typer(help="Liaison and diversion screening service.", no_args_is_help=True)
 users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
@@ -32,10 +32,14 @@ console = Console(stderr=True)
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from screening.audit.service import Actor
+
 
 @contextmanager
 def database(settings: Settings | None = None) -> Iterator[Session]:
     """One unit of work for a command, on an engine that is disposed of afterwards."""
+    from screening.db import make_engine, make_session_factory, unit_of_work
+
     engine = make_engine(settings or Settings())
     try:
         with unit_of_work(make_session_factory(engine)) as session:
@@ -48,6 +52,7 @@ def database(settings: Settings | None = None) -> Iterator[Session]:
 def migrate() -> None:
     """Bring the database schema up to date (safe to run from several instances at once)."""
     from screening import migrate as m
+    from screening.db import make_engine
 
     settings = Settings()
     engine = make_engine(settings)
@@ -156,6 +161,8 @@ def users_disable(username: str) -> None:
 def audit_actor() -> Actor:
     """CLI actions are audited under the operating-system user who ran them."""
     import getpass
+
+    from screening.audit.service import Actor
 
     try:
         who = getpass.getuser()

@@ -1,20 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import JSON, Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from screening.auth.roles import Role
 from screening.db import Base, UTCDateTime, utcnow
 
-
-class Role(StrEnum):
-    nurse = "nurse"
-    court = "court"
-    data_scientist = "data_scientist"
-    admin = "admin"
-    commissioner = "commissioner"
+__all__ = ["LoginAttempt", "Role", "User"]
 
 
 class User(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from screening.audit import service as audit
@@ -23,21 +24,18 @@ def assess_screen(session: Session, registry: Registry, bundle: ModelBundle, scr
     age = age_on(screen.date_of_birth, screen.created_at.date()) if screen.date_of_birth else None
     # Ethnicity is deliberately not passed: it is recorded for monitoring only, never a model input.
     result = bundle.assess(answers, age=age, sex=screen.sex)
-    session.add(
-        Assessment(
-            screen_id=screen.id,
-            model_version=bundle.version,
-            model_sha256=bundle.sha256,
-            assessed_at=utcnow(),
-            assessed_by_id=user.id,
-            result={
-                d: {"probability": a.probability, "threshold": a.threshold, "needs_assessment": a.needs_assessment}
-                for d, a in result.items()
-            },
-        )
-    )
+    session.execute(insert(Assessment), [{
+        "screen_id": screen.id,
+        "model_version": bundle.version,
+        "model_sha256": bundle.sha256,
+        "assessed_at": utcnow(),
+        "assessed_by_id": user.id,
+        "result": {
+            d: {"probability": a.probability, "threshold": a.threshold, "needs_assessment": a.needs_assessment}
+            for d, a in result.items()
+        },
+    }])
     audit.record(session, user.actor, "screen.assessment", "screen", screen.id, {"model_version": bundle.version})
-    session.flush()
     return AssessmentRead(
         model=ModelRef(version=bundle.version, sha256=bundle.sha256),
         domains={d: DomainAssessmentRead.model_validate(a) for d, a in result.items()},

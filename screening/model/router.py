@@ -8,7 +8,7 @@ from screening.model import promotion
 from screening.model.assessments import assess_screen
 from screening.model.dependencies import ModelDep, ModelReader
 from screening.model.schemas import ActiveModelRead, AssessmentRead, DomainMetricsRead, ModelVersionRead
-from screening.screens.dependencies import ReadableScreen, ScreenReader
+from screening.screens.dependencies import ReadWork, load_screen
 
 screens_router = APIRouter(prefix="/api/v1/screens", tags=["screens"])
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
@@ -17,11 +17,11 @@ _METRIC_KEYS = tuple(DomainMetricsRead.model_fields)
 
 
 @screens_router.get("/{screen_id}/assessment", response_model=AssessmentRead)
-def get_assessment(
-    screen: ReadableScreen, session: SessionDep, registry: RegistryDep, model: ModelDep, user: ScreenReader
-) -> AssessmentRead:
+async def get_assessment(screen_id: str, registry: RegistryDep, model: ModelDep, work: ReadWork) -> AssessmentRead:
     """Per-domain probability, threshold decision and exact explanation, with the model version used."""
-    return assess_screen(session, registry, model, screen, user)
+    # One thread-pool call for the whole unit of work, as for the screen itself (screening.screens.router).
+    return await work(lambda session, user: assess_screen(session, registry, model, load_screen(session, screen_id, user),
+                                                          user))
 
 
 @router.get("", response_model=list[ModelVersionRead])

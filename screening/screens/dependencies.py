@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from screening.auth.dependencies import Authorize
+from screening.auth.dependencies import Authorize, Transact, Work
 from screening.auth.policy import Permission, may_access_screen
 from screening.auth.schemas import Principal
 from screening.dependencies import SessionDep
@@ -14,6 +14,9 @@ from screening.screens.models import Screen
 
 ScreenReader = Annotated[Principal, Depends(Authorize(Permission.screens_read))]
 ScreenWriter = Annotated[Principal, Depends(Authorize(Permission.screens_write))]
+# The tablet's hot routes: the whole unit of work in one thread-pool call (see screening.auth.dependencies).
+ReadWork = Annotated[Work, Depends(Transact(Permission.screens_read))]
+WriteWork = Annotated[Work, Depends(Transact(Permission.screens_write))]
 
 
 def load_screen(

@@ -10,24 +10,19 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 from sqlalchemy.orm import Session
 
 from screening.audit import service as audit
-from screening.auth.dependencies import Transact, Work
-from screening.auth.policy import Permission
 from screening.auth.schemas import Principal
 from screening.dependencies import RegistryDep, SettingsDep
 from screening.errors import Invalid
 from screening.screens import service
-from screening.screens.dependencies import load_screen
+from screening.screens.dependencies import ReadWork, WriteWork, load_screen
 from screening.screens.models import ScreenStatus
 from screening.screens.schemas import AnswerHistoryEntry, AnswersPatch, ConsentPut, ScreenCreate, ScreenPage, ScreenRead
 
 router = APIRouter(prefix="/api/v1/screens", tags=["screens"])
-
-ReadWork = Annotated[Work, Depends(Transact(Permission.screens_read))]
-WriteWork = Annotated[Work, Depends(Transact(Permission.screens_write))]
 
 
 @router.post("", response_model=ScreenRead, status_code=status.HTTP_201_CREATED)
