@@ -67,13 +67,18 @@ def entry_hash(prev_hash: str, e: AuditEntry) -> str:
     return _chain_hash(prev_hash, {k: getattr(e, k) for k in _HASHED})
 
 
+# Built once: every request appends to the chain, and building a statement costs more than running it.
+_LAST_HASH = select(AuditEntry.__table__.c.hash).order_by(AuditEntry.__table__.c.id.desc()).limit(1)
+_APPEND = insert(AuditEntry.__table__)
+
+
 def _write_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK_KEY})
-    prev = session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)) or GENESIS
+    prev = session.execute(_LAST_HASH).scalar() or GENESIS
     rows = []
     for actor, action, record_type, record_id, detail, at in pending:
         row = {"at": at, "actor_id": actor.id, "actor": actor.username, "role": actor.role, "action": action,
@@ -81,8 +86,8 @@ def _write_pending(session: Session) -> None:
                "prev_hash": prev}
         row["hash"] = prev = _chain_hash(prev, row)
         rows.append(row)
-    # One INSERT statement (executemany for several), not an ORM object per entry: every request writes one.
-    session.execute(insert(AuditEntry), rows)
+    # One Core INSERT (executemany for several), not an ORM object per entry: every request writes one.
+    session.execute(_APPEND, rows)
 
 
 @event.listens_for(Session, "before_commit")

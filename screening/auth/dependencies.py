@@ -24,7 +24,7 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -61,12 +61,15 @@ def token_claims(secret: str, token: str | None) -> TokenClaims:
     return claims
 
 
+_users = User.__table__
+# Built once (with a bound parameter): it runs on every request.
+_USER = select(_users.c.id, _users.c.username, _users.c.full_name, _users.c.role, _users.c.custody_suites,
+               _users.c.active, _users.c.token_version).where(_users.c.id == bindparam("user_id"))
+
+
 def principal_for(session: Session, claims: TokenClaims, source_ip: str | None) -> Principal:
     """The token's user as they are in the database now; 401 if the token has been revoked."""
-    user = session.execute(
-        select(User.id, User.username, User.full_name, User.role, User.custody_suites, User.active,
-               User.token_version).where(User.id == claims.user_id)
-    ).first()
+    user = session.execute(_USER, {"user_id": claims.user_id}).first()
     # Disabling a user or bumping token_version ends every token issued before.
     if user is None or not user.active or user.token_version != claims.version or user.role != claims.role:
         raise Unauthorized("The token has been revoked.")

@@ -16,6 +16,8 @@ from screening.model.service import ModelBundle
 from screening.screens.models import Screen
 from screening.screens.service import age_on, current_answers
 
+_RECORD = insert(Assessment.__table__)  # built once: every assessment shown is recorded
+
 
 def assess_screen(session: Session, registry: Registry, bundle: ModelBundle, screen: Screen, user: Principal) -> AssessmentRead:
     """The model's view of a screen as it stands now; the model version is recorded with the result."""
@@ -24,7 +26,7 @@ def assess_screen(session: Session, registry: Registry, bundle: ModelBundle, scr
     age = age_on(screen.date_of_birth, screen.created_at.date()) if screen.date_of_birth else None
     # Ethnicity is deliberately not passed: it is recorded for monitoring only, never a model input.
     result = bundle.assess(answers, age=age, sex=screen.sex)
-    session.execute(insert(Assessment), [{
+    session.execute(_RECORD, [{
         "screen_id": screen.id,
         "model_version": bundle.version,
         "model_sha256": bundle.sha256,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import case, delete, event, func, insert, select, update
+from sqlalchemy import bindparam, case, delete, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -145,6 +145,30 @@ class StoredAnswer:
     revision: int
 
 
+# The statements a tablet's every tap runs, built once with bound parameters: building a statement
+# costs more than running it. Table-level (Core) statements: no ORM objects are wanted for these rows.
+_answers = Answer.__table__
+_ANSWERS = select(_answers.c.item_id, _answers.c.value, _answers.c.revision).where(
+    _answers.c.screen_id == bindparam("screen_id"))
+_ADD_ANSWERS = insert(_answers)
+_CHANGE_ANSWERS = (
+    update(_answers)
+    .where(_answers.c.screen_id == bindparam("b_screen_id"), _answers.c.item_id == bindparam("b_item_id"))
+    .values(value=bindparam("value"), revision=bindparam("revision"), updated_by_id=bindparam("updated_by_id"),
+            updated_at=bindparam("updated_at"))
+)
+_ADD_EVENTS = insert(AnswerEvent.__table__)
+_consents, _users = Consent.__table__, User.__table__
+_CONSENT = (
+    select(_consents.c.screening, _consents.c.share_with_health, _consents.c.share_with_court, _consents.c.capacity,
+           _consents.c.recorded_by_id, _consents.c.recorded_at, _users.c.username)
+    .select_from(_consents.outerjoin(_users, _users.c.id == _consents.c.recorded_by_id))
+    .where(_consents.c.screen_id == bindparam("screen_id"))
+    .order_by(_consents.c.id.desc())
+    .limit(1)
+)
+
+
 @event.listens_for(Session, "after_rollback")
 def _forget_merged(session: Session) -> None:
     session.info.pop(_MERGED, None)
@@ -157,7 +181,7 @@ def current_answers(session: Session, screen_id: str) -> dict[str, StoredAnswer]
         # The set patch_answers has just written in this transaction (under the screen's lock):
         # reading it back would cost a query per PATCH for the same rows.
         return dict(merged[1])
-    rows = session.execute(select(Answer.item_id, Answer.value, Answer.revision).where(Answer.screen_id == screen_id))
+    rows = session.execute(_ANSWERS, {"screen_id": screen_id})
     return {item_id: StoredAnswer(value, revision) for item_id, value, revision in rows}
 
 
@@ -202,22 +226,24 @@ def patch_answers(
             if row is not None and row.value == value and type(row.value) is type(value):
                 continue
             revision = 1 if row is None else row.revision + 1
-            (added if row is None else changed_rows).append(
-                {"screen_id": screen.id, "item_id": item_id, "value": value, "revision": revision,
-                 "updated_by_id": user.id, "updated_at": now})
+            if row is None:
+                added.append({"screen_id": screen.id, "item_id": item_id, "value": value, "revision": revision,
+                              "updated_by_id": user.id, "updated_at": now})
+            else:
+                changed_rows.append({"b_screen_id": screen.id, "b_item_id": item_id, "value": value,
+                                     "revision": revision, "updated_by_id": user.id, "updated_at": now})
             stored[item_id] = StoredAnswer(value, revision)
         events.append({"screen_id": screen.id, "item_id": item_id, "value": value, "revision": revision,
                        "changed_by_id": user.id, "changed_at": now})
     # Set-wise statements rather than an ORM object per answer: a tablet saves every tap.
     if cleared:
-        session.execute(delete(Answer).where(Answer.screen_id == screen.id, Answer.item_id.in_(cleared))
-                        .execution_options(synchronize_session=False))
+        session.execute(delete(_answers).where(_answers.c.screen_id == screen.id, _answers.c.item_id.in_(cleared)))
     if added:
-        session.execute(insert(Answer), added)
+        session.execute(_ADD_ANSWERS, added)
     if changed_rows:
-        session.execute(update(Answer), changed_rows)  # bulk UPDATE by primary key (screen_id, item_id)
+        session.execute(_CHANGE_ANSWERS, changed_rows)
     if events:
-        session.execute(insert(AnswerEvent), events)
+        session.execute(_ADD_EVENTS, events)
         screen.updated_at = now
         audit.record(session, user.actor, "screen.answers.update", "screen", screen.id,
                      {"items": sorted(e["item_id"] for e in events)})
@@ -289,12 +315,7 @@ def answer_values(session: Session, screen_id: str) -> dict[str, Any]:
 
 def _consent_read(session: Session, screen_id: str) -> tuple[ConsentRead | None, int | None]:
     """The consent in force, with who recorded it (one query), and that person's id."""
-    row = session.execute(
-        select(Consent.screening, Consent.share_with_health, Consent.share_with_court, Consent.capacity,
-               Consent.recorded_by_id, Consent.recorded_at, User.username)
-        .outerjoin(User, User.id == Consent.recorded_by_id)
-        .where(Consent.screen_id == screen_id).order_by(Consent.id.desc()).limit(1)
-    ).first()
+    row = session.execute(_CONSENT, {"screen_id": screen_id}).first()
     if row is None:
         return None, None
     return ConsentRead(
