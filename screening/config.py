@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(default=None, description="Model artifact to serve; default: the active promoted one.")
     migrate_on_start: bool = Field(default=True, description="Run migrations when `serve` starts.")
     db_pool_size: int = Field(default=10, ge=1, description="Connections per worker (PostgreSQL).")
+    db_concurrency: int | None = Field(
+        default=None, ge=1,
+        description="Requests per worker whose database work runs at once on the tablet's hot routes; the rest "
+        "wait their turn without holding a thread. Default: 1 on SQLite (it runs one write transaction at a time "
+        "anyway), 4 on PostgreSQL.",
+    )
     page_size_max: int = Field(default=200, ge=1)
     max_request_bytes: int = Field(default=1_000_000, ge=1024, description="Larger request bodies answer 413.")
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed cross-site; none by default.")

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
 from screening.auth.models import User
 from screening.auth.policy import Permission, allowed
@@ -126,9 +127,10 @@ class Work:
     claims: TokenClaims
     permission: Permission
     source_ip: str | None
+    limiter: anyio.CapacityLimiter  # how many units of work may run at once (Settings.db_concurrency)
 
     async def __call__(self, fn: Callable[[Session, Principal], T]) -> T:
-        return await run_in_threadpool(self.run, fn)
+        return await anyio.to_thread.run_sync(self.run, fn, limiter=self.limiter)
 
     def run(self, fn: Callable[[Session, Principal], T]) -> T:
         with unit_of_work(self.factory) as session:
@@ -146,4 +148,5 @@ class Transact:
         self, request: Request, settings: SettingsDep, token: Annotated[str | None, Depends(oauth2)]
     ) -> Work:
         claims = token_claims(settings.secret_key.get_secret_value(), token)
-        return Work(request.app.state.session_factory, claims, self.permission, client_ip(request))
+        state = request.app.state
+        return Work(state.session_factory, claims, self.permission, client_ip(request), state.db_limiter)
