@@ -19,7 +19,7 @@ from screening.audit.models import AuditEntry
 from screening.auth.models import LoginAttempt, Role
 from screening.cli import app as cli
 from screening.config import Settings
-from tests.factories import PASSWORD, headers_for, make_user
+from tests.factories import PASSWORD, answer, create_screen, give_consent, headers_for, make_user, screen_body
 
 PROBLEM = "application/problem+json"
 TOKEN = "/api/v1/auth/token"
@@ -163,6 +163,46 @@ class TestRevocation:
         assert client.post(f"/api/v1/users/{nurse.id}/enable", headers=admin).status_code == 200
         assert client.get("/api/v1/auth/me", headers=h).status_code == 401
         assert _login(client, nurse.username)[0] == 200
+
+    def test_the_tablets_hot_routes_check_revocation_and_expiry_on_every_request(
+        self, client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Screens, answers and the assessment run their unit of work in one call (auth.dependencies.Work),
+        and verified token signatures are cached per process: neither may outlive a revocation or an expiry."""
+        import screening.auth.dependencies as deps
+
+        nurse = make_user(session)
+        h = headers_for(client, nurse)
+        admin = headers_for(client, make_user(session, Role.admin))
+        session.expunge_all()
+        screen = create_screen(client, h)
+        give_consent(client, h, screen["id"])
+        answer(client, h, screen["id"], {"phq9_1": 1})
+        sid = screen["id"]
+        assert client.get(f"/api/v1/screens/{sid}", headers=h).status_code == 200
+        assert client.get(f"/api/v1/screens/{sid}/assessment", headers=h).status_code == 200
+
+        # Expiry: the cached claims are re-checked against the clock.
+        claims = deps.token_claims(client.app.state.settings.secret_key.get_secret_value(),  # type: ignore[attr-defined]
+                                   h["Authorization"].removeprefix("Bearer "))
+        real_time = time.time
+        monkeypatch.setattr(deps.time, "time", lambda: claims.expires_at + 1)
+        assert client.get(f"/api/v1/screens/{sid}", headers=h).status_code == 401
+        monkeypatch.setattr(deps.time, "time", real_time)
+        assert client.get(f"/api/v1/screens/{sid}", headers=h).status_code == 200
+
+        # Revocation: read from the database on every request, on every hot route.
+        assert client.post(f"/api/v1/users/{nurse.id}/disable", headers=admin).status_code == 200
+        assert client.get(f"/api/v1/screens/{sid}", headers=h).status_code == 401
+        assert client.get(f"/api/v1/screens/{sid}/assessment", headers=h).status_code == 401
+        assert client.post("/api/v1/screens", json=screen_body(), headers=h).status_code == 401
+        r = client.patch(f"/api/v1/screens/{sid}/answers", json={"answers": {"phq9_1": 3}}, headers=h)
+        assert r.status_code == 401
+        assert r.headers["content-type"].startswith("application/problem+json")
+        # Nothing was written for the revoked token.
+        assert client.post(f"/api/v1/users/{nurse.id}/enable", headers=admin).status_code == 200
+        fresh = headers_for(client, nurse)
+        assert client.get(f"/api/v1/screens/{sid}", headers=fresh).json()["answers"]["phq9_1"] == 1
 
     def test_cli_disable(self, client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch,
                          database_url: str, tmp_path: Path) -> None:
