@@ -304,6 +304,11 @@ def bench_service(backend: str, url: str, work: Path, workers: int, args: argpar
                    body="none", token=token)
         elif "assessment-missing" not in res.notes:
             res.notes.append("assessment-missing")
+        if "/api/v1/screens/{screen_id}/recommendations" in routes:
+            # The assessment includes recommendations; this service serves them from their own route
+            # (the rules engine over the answers, scores, consent, contacts and the model's needs).
+            paired("GET /screens/{id}/recommendations", method="GET",
+                   paths=[p + "/recommendations" for p in screen_paths], body="none", token=token)
         if workers == 1 and "/api/v1/screens/{screen_id}/court-report" in routes:
             court_report_pdf(base, token, backend, res)
         res.rss_mib[(backend, workers)] = worker_rss(proc, workers)
@@ -435,6 +440,11 @@ def write_markdown(res: Results, args: argparse.Namespace, out: Path, started: d
                          f"<= {GOAL_RSS_MIB:.0f} MiB | {met(m <= GOAL_RSS_MIB)} |")
     for what, figure, goal, ok in res.extra:
         lines.append(f"| {what} | {figure} | {goal} | {ok} |")
+    if any(r.name.endswith("/recommendations") for r in res.runs):
+        lines += ["", "The issue's assessment includes recommendations. Here `GET .../assessment` returns the three "
+                  "domains with exact explanations and the instrument scores, recorded and audited; the "
+                  "recommendations (rules engine, decisions, local services, also audited) have their own route, "
+                  "measured in its own row. A tablet showing both makes both calls."]
     if "assessment-missing" in res.notes:
         lines += ["", "`GET /api/v1/screens/{id}/assessment` is not served by this build, so it was not measured; "
                   "`GET /api/v1/screens/{id}` (answers, instrument scores, the read audited) stands in for a read."]

@@ -7,25 +7,23 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 
-from screening.auth.dependencies import Authorize
+from screening.auth.dependencies import Authorize, Transact, Work
 from screening.auth.policy import Permission
 from screening.auth.schemas import Principal
-from screening.dependencies import RegistryDep, SessionDep
+from screening.instruments.registry import Registry
 from screening.model.service import ModelBundle
 from screening.routes.rulebook import Rulebook
-from screening.screens.dependencies import load_screen
 from screening.screens.models import Screen
 from screening.screens.service import age_on, answer_values
 
 log = logging.getLogger("screening.routes")
 
 RoutesReader = Annotated[Principal, Depends(Authorize(Permission.routes_read))]
-RoutesDecider = Annotated[Principal, Depends(Authorize(Permission.routes_decide))]
-ReferralWriter = Annotated[Principal, Depends(Authorize(Permission.referrals_write))]
 
 
-def get_rulebook(request: Request) -> Rulebook:
+async def get_rulebook(request: Request) -> Rulebook:  # no I/O: not worth a thread-pool hop
     rulebook: Rulebook = request.app.state.rulebook
     return rulebook
 
@@ -33,21 +31,19 @@ def get_rulebook(request: Request) -> Rulebook:
 RulebookDep = Annotated[Rulebook, Depends(get_rulebook)]
 
 
-def routes_screen(screen_id: str, session: SessionDep, user: RoutesReader) -> Screen:
-    return load_screen(session, screen_id, user)
+# Each route's unit of work (user check, policy, work, audit, commit) runs in one thread-pool call,
+# as on the screens routes (see screening.auth.dependencies.Work).
+RoutesReadWork = Annotated[Work, Depends(Transact(Permission.routes_read))]
+RoutesDecideWork = Annotated[Work, Depends(Transact(Permission.routes_decide))]
+ReferralWork = Annotated[Work, Depends(Transact(Permission.referrals_write))]
 
 
-def decidable_screen(screen_id: str, session: SessionDep, user: RoutesDecider) -> Screen:
-    return load_screen(session, screen_id, user)
+async def get_served_model(request: Request) -> ModelBundle | None:
+    """The model loaded in the app's lifespan, if any (no I/O)."""
+    return getattr(request.app.state, "model", None)
 
 
-def referral_screen(screen_id: str, session: SessionDep, user: ReferralWriter) -> Screen:
-    return load_screen(session, screen_id, user)
-
-
-RoutesScreen = Annotated[Screen, Depends(routes_screen)]
-DecidableScreen = Annotated[Screen, Depends(decidable_screen)]
-ReferralScreen = Annotated[Screen, Depends(referral_screen)]
+ServedModelDep = Annotated[ModelBundle | None, Depends(get_served_model)]
 
 
 @dataclass(frozen=True)
@@ -58,14 +54,13 @@ class ModelNeeds:
     needs: dict[str, bool] = field(default_factory=dict)
 
 
-def model_needs(request: Request, screen: RoutesScreen, session: SessionDep, registry: RegistryDep) -> ModelNeeds:
+def model_needs(bundle: ModelBundle | None, session: Session, registry: Registry, screen: Screen) -> ModelNeeds:
     """The served model's `needs_assessment` per domain, for the rules' `model_need` conditions.
 
     The model sits on top of the instrument rules, never in place of them: if no model is loaded or it
     fails on this screen, the rules still run without it and responses say `model_used: false`.
     Ethnicity is not passed (monitoring only, never a model input).
     """
-    bundle: ModelBundle | None = getattr(request.app.state, "model", None)
     if bundle is None:
         return ModelNeeds()
     answers = answer_values(session, screen.id)
@@ -82,4 +77,3 @@ def model_needs(request: Request, screen: RoutesScreen, session: SessionDep, reg
                       needs={d: bool(a.needs_assessment) for d, a in result.items() if d in asked})
 
 
-ModelNeedsDep = Annotated[ModelNeeds, Depends(model_needs)]
