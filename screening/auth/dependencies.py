@@ -5,10 +5,11 @@ Two ways for a route to get the signed-in user:
 * `Authorize(permission)` (and `CurrentUser`): a dependency that loads the user in the request's
   session (`SessionDep`); the route is a plain `def`, run in the thread pool.
 * `Transact(permission)`: for the routes a tablet calls on every tap (open, read and patch a screen,
-  its assessment, recommendations, needs, decisions and referrals). The route is `async def` and hands one function to the returned `Work`, which runs
-  the whole unit of work - user check, permission, the route's own reads and writes, the audit entry
-  and the commit - in a single thread-pool call. FastAPI sends each sync dependency and the sync route
-  to the thread pool separately; on the hot paths those hops cost more than the work (see bench/).
+  its assessment, recommendations, needs, decisions and referrals). The route is `async def` and
+  hands one function to the returned `Work`, which runs the whole unit of work - user check,
+  permission, the route's own reads and writes, the audit entry and the commit - in a single
+  thread-pool call. FastAPI sends each sync dependency and the sync route to the thread pool
+  separately; on the hot paths those hops cost more than the work (see bench/).
 
 Both check the same things in the same order, against the database on every request: a disabled user,
 a bumped token version or a changed role ends the token at once, on every worker.

@@ -9,6 +9,7 @@ or expose its detail (answers, scores, free text) stays with the suite that hold
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +18,7 @@ from screening.auth.policy import may_access_screen
 from screening.auth.schemas import Principal
 from screening.config import Settings
 from screening.contacts import mcn
-from screening.contacts.needs import domains, needs_by_screen
+from screening.contacts.needs import domains, need_domains, needs_by_screen
 from screening.contacts.schemas import ContactContext, EarlierContact, MultipleComplexNeeds, ReferralOutcome
 from screening.insights.outcomes import decisions
 from screening.instruments.registry import Registry
@@ -51,13 +52,20 @@ def flag_for(
     return recorded_list, mcn.assess(rule, len(earlier) + 1, recorded_list)
 
 
-def repeat_contact_facts(session: Session, registry: Registry, screen: Screen) -> tuple[int, list[str]]:
+def repeat_contact_facts(
+    session: Session, registry: Registry, screen: Screen, answers: Mapping[str, Any] | None = None
+) -> tuple[int, list[str]]:
     """Contacts in the last 12 months (this one included) and the need domains recorded across them.
 
-    What the routes engine's `multiple_complex_needs` condition reads.
+    What the routes engine's `multiple_complex_needs` condition reads. `answers`, this screen's answers
+    if the caller has them, saves reading them again.
     """
     earlier = earlier_screens(session, screen)
-    needs = needs_by_screen(session, registry, [screen.id, *(s.id for s in earlier)])
+    if answers is None:
+        needs = needs_by_screen(session, registry, [screen.id, *(s.id for s in earlier)])
+    else:
+        needs = needs_by_screen(session, registry, [s.id for s in earlier]) if earlier else {}
+        needs[screen.id] = need_domains(registry, answers)
     recorded = {d for s in [screen, *earlier] for d in shown_needs(s, needs)}
     return len(earlier) + 1, [d for d in domains(registry) if d in recorded]
 

@@ -64,7 +64,7 @@ TRANSITIONS: dict[ReferralStatus, frozenset[ReferralStatus]] = {
 def facts_for(session: Session, registry: Registry, screen: Screen, model: ModelNeeds) -> Facts:
     answers = answer_values(session, screen.id)
     consent = latest_consent(session, screen.id)
-    contacts, recorded = repeat_contact_facts(session, registry, screen)
+    contacts, recorded = repeat_contact_facts(session, registry, screen, answers)
     return Facts(
         answers=answers,
         scores=scores_by_id(complete_scores(registry, answers)),

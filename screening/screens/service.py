@@ -136,7 +136,7 @@ def ensure_editable(screen: Screen) -> None:
         raise Conflict("The person declined screening; record their consent again before adding answers.")
 
 
-_MERGED = "screens.merged_answers"
+_MERGED = "screens.current_answers"  # (screen id, its answers) as this transaction last read or wrote them
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,20 +169,24 @@ _CONSENT = (
 )
 
 
+@event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_rollback")
-def _forget_merged(session: Session) -> None:
+def _forget_answers(session: Session) -> None:
     session.info.pop(_MERGED, None)
 
 
 def current_answers(session: Session, screen_id: str) -> dict[str, StoredAnswer]:
     """The screen's answers by item id, read as plain rows (no ORM objects: a screen has ~60 of them)."""
-    merged = session.info.pop(_MERGED, None)
-    if merged is not None and merged[0] == screen_id:
-        # The set patch_answers has just written in this transaction (under the screen's lock):
-        # reading it back would cost a query per PATCH for the same rows.
-        return dict(merged[1])
+    known = session.info.get(_MERGED)
+    if known is not None and known[0] == screen_id:
+        # Read (or just written by patch_answers) earlier in this transaction: answers change only through
+        # patch_answers, which updates this copy, so a second read - the routes read them two or three
+        # times, for the model, the rules and repeat contacts - costs no query. Forgotten at commit.
+        return dict(known[1])
     rows = session.execute(_ANSWERS, {"screen_id": screen_id})
-    return {item_id: StoredAnswer(value, revision) for item_id, value, revision in rows}
+    stored = {item_id: StoredAnswer(value, revision) for item_id, value, revision in rows}
+    session.info[_MERGED] = (screen_id, stored)
+    return dict(stored)
 
 
 def patch_answers(
