@@ -38,14 +38,6 @@ RoutesDecideWork = Annotated[Work, Depends(Transact(Permission.routes_decide))]
 ReferralWork = Annotated[Work, Depends(Transact(Permission.referrals_write))]
 
 
-async def get_served_model(request: Request) -> ModelBundle | None:
-    """The model loaded in the app's lifespan, if any (no I/O)."""
-    return getattr(request.app.state, "model", None)
-
-
-ServedModelDep = Annotated[ModelBundle | None, Depends(get_served_model)]
-
-
 @dataclass(frozen=True)
 class ModelNeeds:
     """What the served model says about a screen: per domain, whether a fuller assessment is needed."""

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path
 from sqlalchemy.orm import Session
 
 from screening.auth.schemas import Principal
 from screening.dependencies import RegistryDep
+from screening.instruments.registry import Registry
+from screening.model.dependencies import ModelDep
+from screening.model.service import ModelBundle
 from screening.routes import service
 from screening.routes.dependencies import (
     ReferralWork,
@@ -14,9 +18,9 @@ from screening.routes.dependencies import (
     RoutesReader,
     RoutesReadWork,
     RulebookDep,
-    ServedModelDep,
     model_needs,
 )
+from screening.routes.rulebook import Rulebook
 from screening.routes.schemas import (
     CatalogueRead,
     DecisionCreate,
@@ -28,6 +32,8 @@ from screening.routes.schemas import (
     ReferralUpdate,
 )
 from screening.screens.dependencies import load_screen
+
+T = TypeVar("T")
 
 RouteId = Annotated[str, Path(max_length=64, pattern=r"^[a-z][a-z0-9_]*$", description="Route or need domain id.")]
 
@@ -41,65 +47,51 @@ def get_catalogue(book: RulebookDep, user: RoutesReader) -> CatalogueRead:
     return service.catalogue(book)
 
 
-# The screen-bound routes run their unit of work in one thread-pool call (`Work`), as the screens do.
+def _on_screen(
+    fn: Callable[..., T], screen_id: str, registry: Registry, book: Rulebook, bundle: ModelBundle, *args: Any
+) -> Callable[[Session, Principal], T]:
+    """The unit of work for `Work` (one thread-pool call): load the screen under the policy, ask the
+    served model for its needs, then `fn(session, registry, book, user, screen, *args, needs)`."""
+
+    def run(session: Session, user: Principal) -> T:
+        screen = load_screen(session, screen_id, user)
+        return fn(session, registry, book, user, screen, *args, model_needs(bundle, session, registry, screen))
+
+    return run
 
 
 @router.get("/{screen_id}/recommendations", response_model=list[RecommendationRead])
 async def get_recommendations(
-    screen_id: str, registry: RegistryDep, book: RulebookDep, bundle: ServedModelDep, work: RoutesReadWork
+    screen_id: str, registry: RegistryDep, book: RulebookDep, bundle: ModelDep, work: RoutesReadWork
 ) -> list[RecommendationRead]:
     """Recommended routes, most urgent first, each with its reasons, local service and decision."""
-
-    def recommend(session: Session, user: Principal) -> list[RecommendationRead]:
-        screen = load_screen(session, screen_id, user)
-        model = model_needs(bundle, session, registry, screen)
-        return service.recommendations(session, registry, book, user, screen, model)
-
-    return await work(recommend)
+    return await work(_on_screen(service.recommendations, screen_id, registry, book, bundle))
 
 
 @router.post("/{screen_id}/recommendations/{route}/decision", response_model=RecommendationRead)
 async def decide_route(
     screen_id: str, route: RouteId, body: DecisionCreate, registry: RegistryDep, book: RulebookDep,
-    bundle: ServedModelDep, work: RoutesDecideWork,
+    bundle: ModelDep, work: RoutesDecideWork,
 ) -> RecommendationRead:
     """Accept or decline a route (accepting one not proposed adds it). Draft screens only."""
-
-    def decide(session: Session, user: Principal) -> RecommendationRead:
-        screen = load_screen(session, screen_id, user)
-        model = model_needs(bundle, session, registry, screen)
-        return service.decide_route(session, registry, book, user, screen, route, body, model)
-
-    return await work(decide)
+    return await work(_on_screen(service.decide_route, screen_id, registry, book, bundle, route, body))
 
 
 @router.put("/{screen_id}/needs/{domain}", response_model=NeedRead)
 async def decide_need(
     screen_id: str, domain: RouteId, body: NeedPut, registry: RegistryDep, book: RulebookDep,
-    bundle: ServedModelDep, work: RoutesDecideWork,
+    bundle: ModelDep, work: RoutesDecideWork,
 ) -> NeedRead:
     """Confirm or override the proposed need in one domain. Draft screens only."""
-
-    def decide(session: Session, user: Principal) -> NeedRead:
-        screen = load_screen(session, screen_id, user)
-        model = model_needs(bundle, session, registry, screen)
-        return service.decide_need(session, registry, book, user, screen, domain, body, model)
-
-    return await work(decide)
+    return await work(_on_screen(service.decide_need, screen_id, registry, book, bundle, domain, body))
 
 
 @router.get("/{screen_id}/decisions", response_model=DecisionsRead)
 async def get_decisions(
-    screen_id: str, registry: RegistryDep, book: RulebookDep, bundle: ServedModelDep, work: RoutesReadWork
+    screen_id: str, registry: RegistryDep, book: RulebookDep, bundle: ModelDep, work: RoutesReadWork
 ) -> DecisionsRead:
     """Needs and routes: what the system proposed and what the practitioner decided, side by side."""
-
-    def view(session: Session, user: Principal) -> DecisionsRead:
-        screen = load_screen(session, screen_id, user)
-        model = model_needs(bundle, session, registry, screen)
-        return service.decisions_view(session, registry, book, user, screen, model)
-
-    return await work(view)
+    return await work(_on_screen(service.decisions_view, screen_id, registry, book, bundle))
 
 
 @router.get("/{screen_id}/referrals", response_model=list[ReferralRead])

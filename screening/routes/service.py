@@ -142,7 +142,7 @@ def recommendations(
     """Proposed routes, most urgent first, each with its evidence, local service and decision; then additions."""
     proposals = propose_routes(book, registry, facts_for(session, registry, screen, model))
     decisions = route_decisions(session, screen.id)
-    names = _usernames(session, [d.decided_by_id for d in decisions.values()])
+    names = _usernames(session, [d.decided_by_id for d in decisions.values()], user)
     audit.record(session, user.actor, "routes.read", "screen", screen.id,
                  {"proposed": len(proposals), "model_version": model.version, **book.provenance()})
     return _recommendations(book, screen, proposals, decisions, names)
@@ -288,7 +288,8 @@ def decisions_view(
     proposals = propose_routes(book, registry, facts)
     routes = route_decisions(session, screen.id)
     needs = need_decisions(session, screen.id)
-    names = _usernames(session, [d.decided_by_id for d in routes.values()] + [d.decided_by_id for d in needs.values()])
+    names = _usernames(session, [d.decided_by_id for d in routes.values()] + [d.decided_by_id for d in needs.values()],
+                       user)
     audit.record(session, user.actor, "decisions.read", "screen", screen.id, {"model_version": model.version})
     return DecisionsRead(
         screen_id=screen.id, status=screen.status,

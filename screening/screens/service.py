@@ -161,7 +161,7 @@ _ADD_EVENTS = insert(AnswerEvent.__table__)
 _consents, _users = Consent.__table__, User.__table__
 _CONSENT = (
     select(_consents.c.screening, _consents.c.share_with_health, _consents.c.share_with_court, _consents.c.capacity,
-           _consents.c.recorded_by_id, _consents.c.recorded_at, _users.c.username)
+           _consents.c.recorded_at, _users.c.username)
     .select_from(_consents.outerjoin(_users, _users.c.id == _consents.c.recorded_by_id))
     .where(_consents.c.screen_id == bindparam("screen_id"))
     .order_by(_consents.c.id.desc())
@@ -317,22 +317,22 @@ def answer_values(session: Session, screen_id: str) -> dict[str, Any]:
     return {item_id: a.value for item_id, a in current_answers(session, screen_id).items()}
 
 
-def _consent_read(session: Session, screen_id: str) -> tuple[ConsentRead | None, int | None]:
-    """The consent in force, with who recorded it (one query), and that person's id."""
+def _consent_read(session: Session, screen_id: str) -> ConsentRead | None:
+    """The consent in force, with who recorded it (one query)."""
     row = session.execute(_CONSENT, {"screen_id": screen_id}).first()
     if row is None:
-        return None, None
+        return None
     return ConsentRead(
         screening=row.screening, share_with_health=row.share_with_health, share_with_court=row.share_with_court,
         capacity=row.capacity, recorded_by=row.username or "unknown", recorded_at=row.recorded_at,
-    ), row.recorded_by_id
+    )
 
 
 def read_screen(session: Session, registry: Registry, screen: Screen, me: Principal | None = None) -> ScreenRead:
     """The screen as the API shows it; `me`, the signed-in user, saves a query for their own name."""
     stored = current_answers(session, screen.id)
     values = {k: a.value for k, a in stored.items()}
-    consent, _ = _consent_read(session, screen.id)
+    consent = _consent_read(session, screen.id)
     names = _usernames(session, [screen.created_by_id, screen.finalised_by_id], me)
     base = summary(screen, names)
     return ScreenRead(
