@@ -518,6 +518,7 @@ def in_process(res: Results) -> None:
     from bench import inprocess
 
     res.extra.extend(inprocess.measure_all(res.notes))
+    res.extra.extend(inprocess.units_of_work(res.notes))
 
 
 if __name__ == "__main__":
