@@ -21,6 +21,7 @@ from screening.instruments.schemas import (
     Rule,
     SumAtLeast,
 )
+from screening.instruments.scoring import InstrumentMemo
 from screening.yamlfiles import safe_yaml
 
 SHIPPED_DIR = Path(__file__).parent / "definitions"
@@ -58,6 +59,7 @@ class Registry:
                     raise DefinitionError(f"item id {it.id} is defined by both {self.owner[it.id]} and {inst.id}")
                 self.items[it.id] = it
                 self.owner[it.id] = inst.id
+        self.views = [InstrumentMemo(inst, self.items, self.owner) for inst in self._by_id.values()]
 
     def __iter__(self) -> Iterator[Instrument]:
         return iter(self._by_id.values())

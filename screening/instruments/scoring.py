@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from screening.instruments.schemas import (
     AllOf,
@@ -141,3 +142,37 @@ def score(instrument: Instrument, answers: Answers) -> ScoreResult:
         threshold=f"{describe(instrument.positive)} ({instrument.positive_source})",
         flags=flags(instrument, answers),
     )
+
+
+# Distinct answer sets remembered per instrument and process; an entry is a few hundred bytes.
+MEMO_SIZE = 4096
+
+
+class InstrumentMemo:
+    """One instrument's score (None until every item is answered) and progress, memoised by its answers.
+
+    Both are pure functions of the instrument and its own items' answers: skip logic and positive rules
+    name only items of their own instrument (the registry checks it at load). A tablet reads a screen
+    far more often than it changes it, and a PATCH usually touches one instrument: the others come
+    from the memo.
+    """
+
+    def __init__(self, instrument: Instrument, items: Mapping[str, Item], owner: Mapping[str, str]) -> None:
+        self.instrument = instrument
+        self.item_ids = tuple(it.id for it in instrument.items)
+        # Progress counts the items an instrument owns (AUDIT-C asks nothing of its own: AUDIT does).
+        self.owned = [(it.id, it) for it in instrument.items if owner.get(it.id) == instrument.id]
+        self._items = items
+        self.derive = lru_cache(maxsize=MEMO_SIZE)(self._derive)
+
+    def key(self, answers: Answers) -> tuple[AnswerValue | None, ...]:
+        # Item types are fixed by the definition and stored answers were validated against them, so one
+        # item's values are all bool or all int: True and 1 never meet in the same slot.
+        return tuple(map(answers.get, self.item_ids))
+
+    def _derive(self, values: tuple[AnswerValue | None, ...]) -> tuple[ScoreResult | None, int, int]:
+        """(score or None, items answered, items to ask). Shared results: callers must not mutate them."""
+        answers = {i: v for i, v in zip(self.item_ids, values, strict=True) if v is not None}
+        result = None if missing_items(self.instrument, answers) else score(self.instrument, answers)
+        expected = [i for i, item in self.owned if is_enabled(item, self._items, answers)]
+        return result, sum(1 for i in expected if i in answers), len(expected)

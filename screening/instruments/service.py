@@ -1,4 +1,7 @@
-"""Registry-level operations on a screen's answers: validation, scores of complete instruments, progress."""
+"""Registry-level operations on a screen's answers: validation, scores of complete instruments, progress.
+
+Scores and progress come from each instrument's memo (`scoring.InstrumentMemo`, on the registry).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Any
 from screening.errors import FieldError
 from screening.instruments.registry import Registry
 from screening.instruments.schemas import Instrument, ScoreResult
-from screening.instruments.scoring import Answers, check_value, is_enabled, missing_items, score
+from screening.instruments.scoring import Answers, check_value, is_enabled, missing_items
 
 
 def answer_errors(
@@ -45,8 +48,13 @@ def instrument_answer_errors(instrument: Instrument, answers: Mapping[str, Any])
 
 
 def complete_scores(registry: Registry, answers: Answers) -> list[ScoreResult]:
-    """Scores of every instrument whose items are all answered."""
-    return [score(inst, answers) for inst in registry if not missing_items(inst, answers)]
+    """Scores of every instrument whose items are all answered (shared, memoised results: do not mutate)."""
+    out = []
+    for view in registry.views:
+        result = view.derive(view.key(answers))[0]
+        if result is not None:
+            out.append(result)
+    return out
 
 
 def expected_items(registry: Registry, answers: Answers) -> list[str]:
@@ -57,5 +65,11 @@ def expected_items(registry: Registry, answers: Answers) -> list[str]:
 
 
 def progress(registry: Registry, answers: Answers) -> dict[str, int]:
-    expected = expected_items(registry, answers)
-    return {"answered": sum(1 for i in expected if i in answers), "expected": len(expected)}
+    """Items answered of those to ask, with skip logic applied."""
+    answered = expected = 0
+    for view in registry.views:
+        if view.owned:
+            _, a, e = view.derive(view.key(answers))
+            answered += a
+            expected += e
+    return {"answered": answered, "expected": expected}

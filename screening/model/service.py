@@ -18,7 +18,9 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -34,6 +36,8 @@ SUPPORTED_FORMAT = 1
 # `onnx_raw_vs_tables_max_abs_diff`, about 1e-6 on log-odds); 1e-4 leaves room for other CPUs while
 # still catching a table that does not belong to its model.
 RAW_AGREEMENT_TOL = 1e-4
+# Distinct (answers, age, sex) assessments remembered per loaded artifact and process (a few KB each).
+MEMO_SIZE = 2048
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +61,8 @@ class DomainAssessment:
     base_value: float
     threshold: float
     needs_assessment: bool
-    contributions: list[Contribution]
-    missing: list[MissingItem]
+    contributions: tuple[Contribution, ...]
+    missing: tuple[MissingItem, ...]
     # How many of the domain's own questions were answered: with none, the probability rests on the
     # values imputed for "not answered" alone, and a page should say so rather than suggest a referral.
     answered: int = 0
@@ -120,13 +124,29 @@ class ModelBundle:
         self.version: str = manifest["version"]
         self.contract = contract
         self._domains: dict[str, _Domain] = {}
+        self._memo = lru_cache(maxsize=MEMO_SIZE)(self._evaluate_key)
 
     @property
     def thresholds(self) -> dict[str, float]:
         return {d: dom.threshold for d, dom in self._domains.items()}
 
-    def assess(self, answers: Mapping[str, AnswerValue], *, age: int | None, sex: str | None) -> dict[str, DomainAssessment]:
-        """Probability, threshold decision and exact explanation for each domain."""
+    def assess(
+        self, answers: Mapping[str, AnswerValue], *, age: int | None, sex: str | None
+    ) -> Mapping[str, DomainAssessment]:
+        """Probability, threshold decision and exact explanation for each domain (memoised: do not mutate).
+
+        The result is a pure function of the answers, age and sex under this artifact, so it is remembered:
+        a tablet reads an assessment again and again between answer changes.
+        """
+        # Item types are fixed by the contract and answers are validated, so True and 1 never meet in a key.
+        return self._memo(frozenset(answers.items()), age, sex)
+
+    def _evaluate_key(self, answers: frozenset[tuple[str, AnswerValue]], age: int | None,
+                      sex: str | None) -> Mapping[str, DomainAssessment]:
+        return MappingProxyType(self.evaluate(dict(answers), age=age, sex=sex))
+
+    def evaluate(self, answers: Mapping[str, AnswerValue], *, age: int | None, sex: str | None) -> dict[str, DomainAssessment]:
+        """`assess` without the memo: runs the ONNX models and builds the explanations every time."""
         c = self.contract
         x = c.encode(answers, age=age, sex=sex)
         x32 = x.astype(np.float32)
@@ -145,16 +165,16 @@ class ModelBundle:
             # Plain Python lists from here: per-element numpy scalar access costs more than the maths.
             cl, xl, feats, labels = contrib.tolist(), xd.tolist(), dom.features, dom.labels
             display = c.display_value
-            contributions = [
+            contributions = tuple(
                 Contribution(feats[j], labels[j], display(feats[j], answers, xl[j], unasked), cl[j])
                 for j in np.argsort(-np.abs(contrib), kind="stable").tolist()
                 if cl[j] != 0.0
-            ]
-            missing = [
+            )
+            missing = tuple(
                 MissingItem(item_id, c.by_name[item_id].label)
                 for _, item_id in dom.item_features
                 if item_id not in answers and item_id not in unasked
-            ]
+            )
             out[name] = DomainAssessment(
                 probability=prob,
                 raw_score=raw,
@@ -253,5 +273,5 @@ def load_model(model_dir: Path, contract: FeatureContract | None = None) -> Mode
             raise _fail(model_dir, f"{d}: threshold or base value out of range")
         bundle._domains[d] = dom
     # A screen with nothing answered exercises every table's missing slot against the ONNX graph.
-    bundle.assess({}, age=None, sex=None)
+    bundle.evaluate({}, age=None, sex=None)
     return bundle

@@ -171,3 +171,28 @@ def test_phq9_item9_flags_any_thoughts_of_self_harm() -> None:
     a = {f"phq9_{i}": 0 for i in range(1, 10)}
     assert score(REGISTRY["phq9"], a).flags == []
     assert [f.item_id for f in score(REGISTRY["phq9"], a | {"phq9_9": 1}).flags] == ["phq9_9"]
+
+
+def partial_screens() -> st.SearchStrategy[dict[str, Any]]:
+    """Any subset of the registry's items answered with valid values: a screen part-way through."""
+    parts = {
+        item_id: st.booleans() if item.type is ItemType.boolean else st.integers(0, len(item.options) - 1)
+        for item_id, item in REGISTRY.items.items()
+    }
+    return st.dictionaries(st.sampled_from(sorted(parts)), st.none()).flatmap(
+        lambda chosen: st.fixed_dictionaries({k: parts[k] for k in chosen}))
+
+
+@settings(max_examples=150, deadline=None)
+@given(first=partial_screens(), second=partial_screens())
+def test_memoised_scores_and_progress_equal_a_fresh_computation(first: dict[str, Any], second: dict[str, Any]) -> None:
+    """The per-instrument memo gives what scoring every instrument afresh gives, for screens seen before or not."""
+    from screening.instruments.scoring import missing_items
+    from screening.instruments.service import complete_scores, expected_items, progress
+
+    for answers in (first, second, first):
+        fresh = [score(inst, answers) for inst in REGISTRY if not missing_items(inst, answers)]
+        assert complete_scores(REGISTRY, answers) == fresh
+        expected = expected_items(REGISTRY, answers)
+        assert progress(REGISTRY, answers) == {"answered": sum(1 for i in expected if i in answers),
+                                               "expected": len(expected)}
