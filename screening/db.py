@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -51,7 +52,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # The driver's own transaction handling is switched off so that every transaction starts with
     # BEGIN IMMEDIATE (below): each request writes an audit entry, and taking the write lock up front
     # avoids the deadlock-prone read-then-upgrade of a deferred transaction.
@@ -64,22 +65,29 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
-class _WriterGate:
+class WriterGate:
     """Queues this process's SQLite writers on a lock instead of in SQLite's busy handler.
 
     The busy handler retries by sleeping (up to 100 ms a time), so under load a waiting request
     can sleep through many free moments of the lock while newcomers take it: seconds of tail
     latency. Waiting here wakes the next writer as soon as the lock is free. The wait is bounded
     like busy_timeout; past it, the transaction falls back to SQLite's own waiting. Other
-    processes (workers) are still serialised by SQLite itself.
+    processes (workers) are still serialised by SQLite itself. The hot routes' connection
+    (`screening.driver`) takes the same gate, so ORM and hot writers queue together.
     """
 
     def __init__(self, timeout: float) -> None:
         self._lock = threading.Lock()
-        self._timeout = timeout
+        self.timeout = timeout
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
 
     def begin(self, conn: Any) -> None:
-        conn.info["writer_gate"] = self._lock.acquire(timeout=self._timeout)
+        conn.info["writer_gate"] = self._lock.acquire(timeout=self.timeout)
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
@@ -91,14 +99,22 @@ class _WriterGate:
             self._lock.release()
 
 
+_GATES: weakref.WeakKeyDictionary[Engine, WriterGate] = weakref.WeakKeyDictionary()
+
+
+def writer_gate(engine: Engine) -> WriterGate:
+    """The writer gate of a SQLite engine made by `make_engine`."""
+    return _GATES[engine]
+
+
 def make_engine(settings: Settings) -> Engine:
     log_redaction.install()
     url = settings.sqlalchemy_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, hide_parameters=True)
-        gate = _WriterGate(timeout=15)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        gate = _GATES[engine] = WriterGate(timeout=15)
+        event.listen(engine, "connect", sqlite_pragmas)
         event.listen(engine, "begin", gate.begin)
         event.listen(engine, "commit", gate.end)
         event.listen(engine, "rollback", gate.end)

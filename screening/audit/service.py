@@ -2,29 +2,35 @@
 
 Queuing lets every service call `record()` wherever it touches personal data, while the chain lock is
 held only for the final moments of the transaction. The entry commits in the same transaction as
-the change it records, or not at all.
+the change it records, or not at all. The tablet's hot routes queue theirs on a driver-level
+transaction (`record_hot`, `screening.driver`), written by the same rules.
+
+On SQLite, BEGIN IMMEDIATE already serialises writers, so the chain's last hash is read and the new
+hash computed here. On PostgreSQL one call to the `audit_append` function (migration 0006) takes the
+chain lock, reads the last hash and inserts, so the lock is held on the server only, never across a
+round trip; it hashes the same canonical JSON, which `chain_parts` splits around the previous hash.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import JSON, Integer, String, bindparam, event, func, insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
 
 from screening.audit.models import AuditEntry
-from screening.db import utcnow
+from screening.db import UTCDateTime, utcnow
+from screening.driver import WriteTx, insert_rows
 
 GENESIS = "0" * 64
 _PENDING = "audit_pending"
-# Any constant: serialises appends to the chain across PostgreSQL connections (SQLite's BEGIN
-# IMMEDIATE already serialises writers).
-_CHAIN_LOCK_KEY = 7_305_001
 
 
 @dataclass(frozen=True)
@@ -57,19 +63,79 @@ def _fmt(at: datetime) -> str:
 _HASHED = ("at", "actor_id", "actor", "role", "action", "record_type", "record_id", "source_ip", "detail")
 
 
-def _chain_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+def _canonical(fields: dict[str, Any], prev_hash: str) -> str:
     payload = {k: fields[k] for k in _HASHED} | {"at": _fmt(fields["at"]), "prev": prev_hash}
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    # ensure_ascii (the default): the text is ASCII, so its UTF-8 bytes are the same in Python and SQL.
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _chain_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    return hashlib.sha256(_canonical(fields, prev_hash).encode()).hexdigest()
+
+
+# Stands in for the previous hash while the canonical JSON is split; random per process, so no detail
+# value can contain it (and `chain_parts` checks that it occurs once).
+_PREV_MARK = "prev-" + uuid.uuid4().hex
+
+
+def chain_parts(fields: dict[str, Any]) -> tuple[str, str]:
+    """The entry's canonical JSON before and after the previous hash: sha256(head + prev + tail) is its hash."""
+    head, mark, tail = _canonical(fields, _PREV_MARK).partition(_PREV_MARK)
+    if not mark or _PREV_MARK in tail:
+        raise ValueError("the previous-hash marker must occur exactly once in an audit entry")
+    return head, tail
 
 
 def entry_hash(prev_hash: str, e: AuditEntry) -> str:
     return _chain_hash(prev_hash, {k: getattr(e, k) for k in _HASHED})
 
 
-# Built once: every request appends to the chain, and building a statement costs more than running it.
-_LAST_HASH = select(AuditEntry.__table__.c.hash).order_by(AuditEntry.__table__.c.id.desc()).limit(1)
-_APPEND = insert(AuditEntry.__table__)
+Pending = tuple[Actor, str, str, str | None, dict[str, Any], datetime]
+
+
+def _fields(entry: Pending) -> dict[str, Any]:
+    actor, action, record_type, record_id, detail, at = entry
+    return {"at": at, "actor_id": actor.id, "actor": actor.username, "role": actor.role, "action": action,
+            "record_type": record_type, "record_id": record_id, "source_ip": actor.source_ip, "detail": detail}
+
+
+def _chained(prev: str, pending: list[Pending]) -> list[dict[str, Any]]:
+    rows = []
+    for entry in pending:
+        row = _fields(entry) | {"prev_hash": prev}
+        row["hash"] = prev = _chain_hash(prev, row)
+        rows.append(row)
+    return rows
+
+
+def _appended(entry: Pending) -> dict[str, Any]:
+    """Parameters of `audit_append` (PostgreSQL) for one entry."""
+    fields = _fields(entry)
+    fields["head"], fields["tail"] = chain_parts(fields)
+    return fields
+
+
+_t = AuditEntry.__table__
+
+
+# Statements as builders of the dialect's name, compiled once (here and by screening.driver).
+def _last_hash(_dialect: str) -> ClauseElement:
+    return select(_t.c.hash).order_by(_t.c.id.desc()).limit(1)
+
+
+def _insert(_dialect: str) -> ClauseElement:
+    return insert_rows(_t, ("at", "actor_id", "actor", "role", "action", "record_type", "record_id", "source_ip",
+                            "detail", "prev_hash", "hash"))
+
+
+def _append_fn(_dialect: str) -> ClauseElement:
+    args = [bindparam("at", type_=UTCDateTime), bindparam("actor_id", type_=Integer)]
+    args += [bindparam(k, type_=String) for k in ("actor", "role", "action", "record_type", "record_id", "source_ip")]
+    args += [bindparam("detail", type_=JSON), bindparam("head", type_=String), bindparam("tail", type_=String)]
+    return select(func.audit_append(*args, type_=String))
+
+
+_LAST_HASH, _APPEND, _APPEND_FN = _last_hash(""), insert(_t), _append_fn("")
 
 
 def _write_pending(session: Session) -> None:
@@ -77,17 +143,30 @@ def _write_pending(session: Session) -> None:
     if not pending:
         return
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK_KEY})
+        for entry in pending:
+            session.execute(_APPEND_FN, _appended(entry))
+        return
     prev = session.execute(_LAST_HASH).scalar() or GENESIS
-    rows = []
-    for actor, action, record_type, record_id, detail, at in pending:
-        row = {"at": at, "actor_id": actor.id, "actor": actor.username, "role": actor.role, "action": action,
-               "record_type": record_type, "record_id": record_id, "source_ip": actor.source_ip, "detail": detail,
-               "prev_hash": prev}
-        row["hash"] = prev = _chain_hash(prev, row)
-        rows.append(row)
     # One Core INSERT (executemany for several), not an ORM object per entry: every request writes one.
-    session.execute(_APPEND, rows)
+    session.execute(_APPEND, _chained(prev, pending))
+
+
+def record_hot(tx: WriteTx, actor: Actor, action: str, record_type: str, record_id: str | None = None,
+               detail: dict[str, Any] | None = None) -> None:
+    """`record`, on a hot route's driver-level transaction (written by `write_hot` before its commit)."""
+    tx.info.setdefault(_PENDING, []).append((actor, action, record_type, record_id, detail or {}, utcnow()))
+
+
+async def write_hot(tx: WriteTx) -> None:
+    """The hot transactions' before-commit hook: chain and queue the pending entries."""
+    pending = tx.info.pop(_PENDING, None)
+    if not pending:
+        return
+    if tx.dialect == "postgresql":
+        tx.add(_append_fn, [_appended(entry) for entry in pending])
+        return
+    last = await tx.fetch(_last_hash, {})
+    tx.add(_insert, _chained(last[0][0] if last else GENESIS, pending))
 
 
 @event.listens_for(Session, "before_commit")

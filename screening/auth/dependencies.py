@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -36,6 +36,7 @@ from screening.auth.schemas import Principal
 from screening.auth.security import TokenClaims, read_token
 from screening.db import unit_of_work
 from screening.dependencies import SessionDep, SettingsDep
+from screening.driver import HotDatabase
 from screening.errors import Forbidden, Unauthorized
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -69,9 +70,8 @@ _USER = select(_users.c.id, _users.c.username, _users.c.full_name, _users.c.role
                _users.c.active, _users.c.token_version).where(_users.c.id == bindparam("user_id"))
 
 
-def principal_for(session: Session, claims: TokenClaims, source_ip: str | None) -> Principal:
-    """The token's user as they are in the database now; 401 if the token has been revoked."""
-    user = session.execute(_USER, {"user_id": claims.user_id}).first()
+def principal_of(user: Any, claims: TokenClaims, source_ip: str | None) -> Principal:
+    """The token's user from their row as it is in the database now; 401 if the token has been revoked."""
     # Disabling a user or bumping token_version ends every token issued before.
     if user is None or not user.active or user.token_version != claims.version or user.role != claims.role:
         raise Unauthorized("The token has been revoked.")
@@ -83,6 +83,11 @@ def principal_for(session: Session, claims: TokenClaims, source_ip: str | None) 
         custody_suites=tuple(user.custody_suites or ()),
         source_ip=source_ip,
     )
+
+
+def principal_for(session: Session, claims: TokenClaims, source_ip: str | None) -> Principal:
+    """The token's user as they are in the database now; 401 if the token has been revoked."""
+    return principal_of(session.execute(_USER, {"user_id": claims.user_id}).first(), claims, source_ip)
 
 
 def require(principal: Principal, permission: Permission) -> Principal:
@@ -151,3 +156,34 @@ class Transact:
         claims = token_claims(settings.secret_key.get_secret_value(), token)
         state = request.app.state
         return Work(state.session_factory, claims, self.permission, client_ip(request), state.db_limiter)
+
+
+@dataclass(frozen=True)
+class Hot:
+    """A hot route's way to the database at driver level (`screening.driver`), for `permission`.
+
+    The token's signature and expiry are checked before the route runs (no I/O); the user's row is read
+    in the route's first statement, with the records it loads, and `principal(row)` checks it: a revoked
+    token, a disabled user or a changed role is refused before anything is shown or written.
+    """
+
+    db: HotDatabase
+    claims: TokenClaims
+    permission: Permission
+    source_ip: str | None
+
+    def principal(self, user: Any) -> Principal:
+        return require(principal_of(user, self.claims, self.source_ip), self.permission)
+
+
+class HotTransact:
+    """Dependency: a `Hot` for `permission`."""
+
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
+
+    async def __call__(
+        self, request: Request, settings: SettingsDep, token: Annotated[str | None, Depends(oauth2)]
+    ) -> Hot:
+        claims = token_claims(settings.secret_key.get_secret_value(), token)
+        return Hot(request.app.state.hot, claims, self.permission, client_ip(request))

@@ -57,6 +57,19 @@ def complete_scores(registry: Registry, answers: Answers) -> list[ScoreResult]:
     return out
 
 
+def scores_and_progress(registry: Registry, answers: Answers) -> tuple[list[ScoreResult], dict[str, int]]:
+    """`complete_scores` and `progress` together, reading each instrument's memo once (a screen read needs both)."""
+    scores = []
+    answered = expected = 0
+    for view in registry.views:
+        result, a, e = view.derive(view.key(answers))
+        if result is not None:
+            scores.append(result)
+        answered += a
+        expected += e
+    return scores, {"answered": answered, "expected": expected}
+
+
 def expected_items(registry: Registry, answers: Answers) -> list[str]:
     """Items to ask, in registry order, with skip logic applied to the answers so far."""
     return [

@@ -2,44 +2,66 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert
-from sqlalchemy.orm import Session
+from functools import lru_cache, partial
+from typing import Any
+
+from sqlalchemy.sql import ClauseElement
 
 from screening.audit import service as audit
-from screening.auth.schemas import Principal
+from screening.auth.dependencies import Hot
 from screening.db import utcnow
+from screening.driver import insert_rows
 from screening.instruments.registry import Registry
 from screening.instruments.service import complete_scores
 from screening.model.models import Assessment
 from screening.model.schemas import AssessmentRead, DomainAssessmentRead, ModelRef
-from screening.model.service import ModelBundle
-from screening.screens.models import Screen
-from screening.screens.service import age_on, current_answers
+from screening.model.service import MEMO_SIZE, DomainAssessment, ModelBundle
+from screening.screens import store
+from screening.screens.dependencies import check_screen
+from screening.screens.service import age_on
 
-_RECORD = insert(Assessment.__table__)  # built once: every assessment shown is recorded
+
+def _record(_dialect: str) -> ClauseElement:
+    return insert_rows(Assessment.__table__, ("screen_id", "model_version", "model_sha256", "assessed_at",
+                                              "assessed_by_id", "result"))
 
 
-def assess_screen(session: Session, registry: Registry, bundle: ModelBundle, screen: Screen, user: Principal) -> AssessmentRead:
-    """The model's view of a screen as it stands now; the model version is recorded with the result."""
-    answers = {k: a.value for k, a in current_answers(session, screen.id).items()}
+def _body(bundle: ModelBundle, registry: Registry, answers: frozenset[tuple[str, Any]], age: int | None,
+          sex: str | None) -> bytes:
+    """The response body: a pure function of the model, the instruments and the screen's answers, age and sex,
+    so it is built and serialised once per screen state (the explanation alone is ~270 contributions)."""
+    values = dict(answers)
+    result = bundle.assess(values, age=age, sex=sex)
+    read = AssessmentRead(
+        model=ModelRef(version=bundle.version, sha256=bundle.sha256),
+        domains={d: DomainAssessmentRead.model_validate(a) for d, a in result.items()},
+        instruments=complete_scores(registry, values),
+    )
+    return read.model_dump_json().encode()
+
+
+def _recorded(result: dict[str, DomainAssessment] | Any) -> dict[str, Any]:
+    return {d: {"probability": a.probability, "threshold": a.threshold, "needs_assessment": a.needs_assessment}
+            for d, a in result.items()}
+
+
+async def assess_screen_hot(hot: Hot, registry: Registry, bundle: ModelBundle, screen_id: str) -> bytes:
+    """The model's view of a screen as it stands now, as the response body; the model version is recorded
+    with the result, and the read audited, before it is shown."""
+    loaded = await store.load(hot.db, hot.claims.user_id, screen_id)
+    user = hot.principal(loaded.user)
+    screen = check_screen(loaded.screen, screen_id, user)
+    answers = {k: a.value for k, a in loaded.answers.items()}
     # Age on the day of the screen, not today: the model was asked about the person in custody then.
     age = age_on(screen.date_of_birth, screen.created_at.date()) if screen.date_of_birth else None
     # Ethnicity is deliberately not passed: it is recorded for monitoring only, never a model input.
     result = bundle.assess(answers, age=age, sex=screen.sex)
-    session.execute(_RECORD, [{
-        "screen_id": screen.id,
-        "model_version": bundle.version,
-        "model_sha256": bundle.sha256,
-        "assessed_at": utcnow(),
-        "assessed_by_id": user.id,
-        "result": {
-            d: {"probability": a.probability, "threshold": a.threshold, "needs_assessment": a.needs_assessment}
-            for d, a in result.items()
-        },
-    }])
-    audit.record(session, user.actor, "screen.assessment", "screen", screen.id, {"model_version": bundle.version})
-    return AssessmentRead(
-        model=ModelRef(version=bundle.version, sha256=bundle.sha256),
-        domains={d: DomainAssessmentRead.model_validate(a) for d, a in result.items()},
-        instruments=complete_scores(registry, answers),
-    )
+    bodies = bundle.derived.get("assessment_body")
+    if bodies is None:
+        bodies = bundle.derived["assessment_body"] = lru_cache(maxsize=MEMO_SIZE)(partial(_body, bundle))
+    body: bytes = bodies(registry, frozenset(answers.items()), age, screen.sex)
+    async with hot.db.write() as tx:
+        tx.add(_record, {"screen_id": screen.id, "model_version": bundle.version, "model_sha256": bundle.sha256,
+                         "assessed_at": utcnow(), "assessed_by_id": user.id, "result": _recorded(result)})
+        audit.record_hot(tx, user.actor, "screen.assessment", "screen", screen.id, {"model_version": bundle.version})
+    return body

@@ -1,14 +1,15 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from screening.audit import service as audit
 from screening.dependencies import RegistryDep, SessionDep
 from screening.model import promotion
-from screening.model.assessments import assess_screen
+from screening.model.assessments import assess_screen_hot
 from screening.model.dependencies import ModelDep, ModelReader
 from screening.model.schemas import ActiveModelRead, AssessmentRead, DomainMetricsRead, ModelVersionRead
-from screening.screens.dependencies import ReadWork, load_screen
+from screening.responses import json_response
+from screening.screens.dependencies import HotRead
 
 screens_router = APIRouter(prefix="/api/v1/screens", tags=["screens"])
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
@@ -17,11 +18,10 @@ _METRIC_KEYS = tuple(DomainMetricsRead.model_fields)
 
 
 @screens_router.get("/{screen_id}/assessment", response_model=AssessmentRead)
-async def get_assessment(screen_id: str, registry: RegistryDep, model: ModelDep, work: ReadWork) -> AssessmentRead:
+async def get_assessment(screen_id: str, registry: RegistryDep, model: ModelDep, hot: HotRead) -> Response:
     """Per-domain probability, threshold decision and exact explanation, with the model version used."""
-    # One thread-pool call for the whole unit of work, as for the screen itself (screening.screens.router).
-    return await work(lambda session, user: assess_screen(session, registry, model, load_screen(session, screen_id, user),
-                                                          user))
+    # At driver level, as the screen itself (screening.screens.router).
+    return json_response(await assess_screen_hot(hot, registry, model, screen_id))
 
 
 @router.get("", response_model=list[ModelVersionRead])

@@ -125,6 +125,8 @@ class ModelBundle:
         self.contract = contract
         self._domains: dict[str, _Domain] = {}
         self._memo = lru_cache(maxsize=MEMO_SIZE)(self._evaluate_key)
+        # Memos of views derived from this artifact's outputs (an API body, say): kept and dropped with it.
+        self.derived: dict[str, Any] = {}
 
     @property
     def thresholds(self) -> dict[str, float]:

@@ -1,8 +1,9 @@
 """Screens: the routes a tablet calls on every tap.
 
-Each route is `async def` and runs its whole unit of work - token check against the database, the
-policy, the change, its audit entry, the commit - in one thread-pool call (`Transact`, see
-`screening.auth.dependencies`).
+Each route is `async def`. Reading a screen and patching its answers, a tablet's commonest calls, run at
+driver level (`HotRead`, `HotWrite`: see `screening.driver`); the others run their whole unit of work -
+token check against the database, the policy, the change, its audit entry, the commit - in one
+thread-pool call (`Transact`, see `screening.auth.dependencies`).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from screening.audit import service as audit
 from screening.auth.schemas import Principal
 from screening.dependencies import RegistryDep, SettingsDep
 from screening.errors import Invalid
+from screening.responses import json_response, model_response
 from screening.screens import service
-from screening.screens.dependencies import ReadWork, WriteWork, load_screen
+from screening.screens.dependencies import HotRead, HotWrite, ReadWork, WriteWork, load_screen
 from screening.screens.models import ScreenStatus
 from screening.screens.schemas import AnswerHistoryEntry, AnswersPatch, ConsentPut, ScreenCreate, ScreenPage, ScreenRead
 
@@ -68,27 +70,16 @@ async def list_screens(
 
 
 @router.get("/{screen_id}", response_model=ScreenRead)
-async def get_screen(screen_id: str, registry: RegistryDep, work: ReadWork) -> ScreenRead:
+async def get_screen(screen_id: str, registry: RegistryDep, hot: HotRead) -> Response:
     """The screen with its answers, consent, instrument scores and progress."""
-
-    def read(session: Session, user: Principal) -> ScreenRead:
-        screen = load_screen(session, screen_id, user)
-        audit.record(session, user.actor, "screen.read", "screen", screen.id)
-        return service.read_screen(session, registry, screen, user)
-
-    return await work(read)
+    return json_response(await service.read_screen_hot(hot, registry, screen_id))
 
 
 @router.patch("/{screen_id}/answers", response_model=ScreenRead)
-async def patch_answers(screen_id: str, body: AnswersPatch, registry: RegistryDep, work: WriteWork) -> ScreenRead:
+async def patch_answers(screen_id: str, body: AnswersPatch, registry: RegistryDep, hot: HotWrite) -> Response:
     """Merge answers into the screen. One invalid value rejects the whole request and changes nothing."""
-
-    def patch(session: Session, user: Principal) -> ScreenRead:
-        screen = load_screen(session, screen_id, user)
-        screen = service.patch_answers(session, user, registry, screen, body.answers, body.expected_revisions)
-        return service.read_screen(session, registry, screen, user)
-
-    return await work(patch)
+    return model_response(
+        await service.patch_answers_hot(hot, registry, screen_id, body.answers, body.expected_revisions))
 
 
 @router.put("/{screen_id}/consent", response_model=ScreenRead)

@@ -11,8 +11,8 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, case, delete, event, func, insert, select, update
@@ -20,15 +20,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from screening.audit import service as audit
+from screening.auth.dependencies import Hot
 from screening.auth.models import User
 from screening.auth.policy import may_edit_screen
 from screening.auth.schemas import Principal
 from screening.db import utcnow
 from screening.errors import Conflict, FieldError, Forbidden, Invalid
 from screening.instruments.registry import Registry
-from screening.instruments.service import answer_errors, complete_scores, progress
-from screening.screens import linkage
-from screening.screens.models import Answer, AnswerEvent, Consent, Screen, ScreenStatus
+from screening.instruments.service import answer_errors, scores_and_progress
+from screening.screens import linkage, store
+from screening.screens.dependencies import check_screen
+from screening.screens.models import Answer, AnswerEvent, Consent, Screen, ScreenStatus, Sex
 from screening.screens.schemas import (
     AnswerHistoryEntry,
     ConsentPut,
@@ -39,6 +41,7 @@ from screening.screens.schemas import (
     ScreenRead,
     ScreenSummary,
 )
+from screening.screens.store import ScreenRow, StoredAnswer
 
 
 def age_on(dob: date, day: date) -> int:
@@ -139,12 +142,6 @@ def ensure_editable(screen: Screen) -> None:
 _MERGED = "screens.current_answers"  # (screen id, its answers) as this transaction last read or wrote them
 
 
-@dataclass(frozen=True, slots=True)
-class StoredAnswer:
-    value: Any
-    revision: int
-
-
 # The statements a tablet's every tap runs, built once with bound parameters: building a statement
 # costs more than running it. Table-level (Core) statements: no ORM objects are wanted for these rows.
 _answers = Answer.__table__
@@ -158,6 +155,8 @@ _CHANGE_ANSWERS = (
             updated_at=bindparam("updated_at"))
 )
 _ADD_EVENTS = insert(AnswerEvent.__table__)
+_CLEAR_ANSWERS = delete(_answers).where(_answers.c.screen_id == bindparam("b_screen_id"),
+                                        _answers.c.item_id == bindparam("b_item_id"))
 _consents, _users = Consent.__table__, User.__table__
 _CONSENT = (
     select(_consents.c.screening, _consents.c.share_with_health, _consents.c.share_with_court, _consents.c.capacity,
@@ -189,6 +188,72 @@ def current_answers(session: Session, screen_id: str) -> dict[str, StoredAnswer]
     return dict(stored)
 
 
+@dataclass
+class AnswerChanges:
+    """What a PATCH changes: rows to add, change and clear, one history event per change, the new answers."""
+
+    stored: dict[str, StoredAnswer]
+    added: list[dict[str, Any]] = field(default_factory=list)
+    changed: list[dict[str, Any]] = field(default_factory=list)
+    cleared: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def items(self) -> list[str]:
+        return sorted(e["item_id"] for e in self.events)
+
+
+def validate_answers(registry: Registry, answers: dict[str, Any]) -> None:
+    """All-or-nothing: one bad value rejects the whole request, naming every offending item."""
+    errors = answer_errors(registry, answers, allow_null=True)
+    if errors:
+        raise Invalid("Invalid answers: " + ", ".join(e.field for e in errors), errors=errors)
+
+
+def merge_answers(
+    stored: dict[str, StoredAnswer],
+    answers: dict[str, Any],
+    expected_revisions: dict[str, int] | None,
+    *,
+    screen_id: str,
+    user_id: int,
+    now: datetime,
+) -> AnswerChanges:
+    """Merge a partial set of (validated) answers into the stored ones; 409 naming any answer changed elsewhere."""
+    if expected_revisions:
+        stale = [
+            FieldError(field=f"answers.{item_id}", message=f"changed on the server (now revision {stored[item_id].revision})")
+            for item_id, rev in expected_revisions.items()
+            if item_id in answers and item_id in stored and stored[item_id].revision != rev
+        ]
+        if stale:
+            raise Conflict("Some answers were changed elsewhere since this device last saw them.", errors=stale)
+    out = AnswerChanges(stored=dict(stored))
+    for item_id, value in answers.items():
+        row = out.stored.get(item_id)
+        if value is None:
+            if row is None:
+                continue
+            out.cleared.append({"b_screen_id": screen_id, "b_item_id": item_id})
+            del out.stored[item_id]
+            revision = row.revision + 1
+        else:
+            # bool is an int in Python: compare types too, so True never equals 1.
+            if row is not None and row.value == value and type(row.value) is type(value):
+                continue
+            revision = 1 if row is None else row.revision + 1
+            if row is None:
+                out.added.append({"screen_id": screen_id, "item_id": item_id, "value": value, "revision": revision,
+                                  "updated_by_id": user_id, "updated_at": now})
+            else:
+                out.changed.append({"b_screen_id": screen_id, "b_item_id": item_id, "value": value,
+                                    "revision": revision, "updated_by_id": user_id, "updated_at": now})
+            out.stored[item_id] = StoredAnswer(value, revision)
+        out.events.append({"screen_id": screen_id, "item_id": item_id, "value": value, "revision": revision,
+                           "changed_by_id": user_id, "changed_at": now})
+    return out
+
+
 def patch_answers(
     session: Session,
     user: Principal,
@@ -198,61 +263,25 @@ def patch_answers(
     expected_revisions: dict[str, int] | None = None,
 ) -> Screen:
     """Merge a partial set of answers; all-or-nothing: one bad value rejects the whole request."""
-    errors = answer_errors(registry, answers, allow_null=True)
-    if errors:
-        raise Invalid("Invalid answers: " + ", ".join(e.field for e in errors), errors=errors)
+    validate_answers(registry, answers)
     screen = lock(session, screen)
     ensure_editable(screen)
-    stored = current_answers(session, screen.id)
-    if expected_revisions:
-        stale = [
-            FieldError(field=f"answers.{item_id}", message=f"changed on the server (now revision {stored[item_id].revision})")
-            for item_id, rev in expected_revisions.items()
-            if item_id in answers and item_id in stored and stored[item_id].revision != rev
-        ]
-        if stale:
-            raise Conflict("Some answers were changed elsewhere since this device last saw them.", errors=stale)
     now = utcnow()
-    cleared: list[str] = []
-    added: list[dict[str, Any]] = []
-    changed_rows: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
-    for item_id, value in answers.items():
-        row = stored.get(item_id)
-        if value is None:
-            if row is None:
-                continue
-            cleared.append(item_id)
-            del stored[item_id]
-            revision = row.revision + 1
-        else:
-            # bool is an int in Python: compare types too, so True never equals 1.
-            if row is not None and row.value == value and type(row.value) is type(value):
-                continue
-            revision = 1 if row is None else row.revision + 1
-            if row is None:
-                added.append({"screen_id": screen.id, "item_id": item_id, "value": value, "revision": revision,
-                              "updated_by_id": user.id, "updated_at": now})
-            else:
-                changed_rows.append({"b_screen_id": screen.id, "b_item_id": item_id, "value": value,
-                                     "revision": revision, "updated_by_id": user.id, "updated_at": now})
-            stored[item_id] = StoredAnswer(value, revision)
-        events.append({"screen_id": screen.id, "item_id": item_id, "value": value, "revision": revision,
-                       "changed_by_id": user.id, "changed_at": now})
+    changes = merge_answers(current_answers(session, screen.id), answers, expected_revisions,
+                            screen_id=screen.id, user_id=user.id, now=now)
     # Set-wise statements rather than an ORM object per answer: a tablet saves every tap.
-    if cleared:
-        session.execute(delete(_answers).where(_answers.c.screen_id == screen.id, _answers.c.item_id.in_(cleared)))
-    if added:
-        session.execute(_ADD_ANSWERS, added)
-    if changed_rows:
-        session.execute(_CHANGE_ANSWERS, changed_rows)
-    if events:
-        session.execute(_ADD_EVENTS, events)
+    if changes.cleared:
+        session.execute(_CLEAR_ANSWERS, changes.cleared)
+    if changes.added:
+        session.execute(_ADD_ANSWERS, changes.added)
+    if changes.changed:
+        session.execute(_CHANGE_ANSWERS, changes.changed)
+    if changes.events:
+        session.execute(_ADD_EVENTS, changes.events)
         screen.updated_at = now
-        audit.record(session, user.actor, "screen.answers.update", "screen", screen.id,
-                     {"items": sorted(e["item_id"] for e in events)})
+        audit.record(session, user.actor, "screen.answers.update", "screen", screen.id, {"items": changes.items})
     session.flush()
-    session.info[_MERGED] = (screen.id, stored)
+    session.info[_MERGED] = (screen.id, changes.stored)
     return screen
 
 
@@ -304,7 +333,7 @@ def _usernames(session: Session, ids: Iterable[int | None], me: Principal | None
     return names
 
 
-def summary(screen: Screen, names: dict[int, str]) -> ScreenSummary:
+def summary(screen: Screen | ScreenRow, names: dict[int, str]) -> ScreenSummary:
     return ScreenSummary(
         id=screen.id, custody_record=screen.custody_record, custody_suite=screen.custody_suite,
         status=ScreenStatus(screen.status), age=age_on(screen.date_of_birth, screen.created_at.date()),
@@ -328,26 +357,43 @@ def _consent_read(session: Session, screen_id: str) -> ConsentRead | None:
     )
 
 
-def read_screen(session: Session, registry: Registry, screen: Screen, me: Principal | None = None) -> ScreenRead:
-    """The screen as the API shows it; `me`, the signed-in user, saves a query for their own name."""
-    stored = current_answers(session, screen.id)
+def screen_read(
+    registry: Registry,
+    screen: Screen | ScreenRow,
+    stored: dict[str, StoredAnswer],
+    consent: ConsentRead | None,
+    names: dict[int, str],
+    previous_contacts: int,
+) -> ScreenRead:
+    """The screen as the API shows it, from its row, answers, consent in force and the names of who opened
+    and closed it. Scores and progress come from the instruments' memo (`scoring.InstrumentMemo`)."""
     values = {k: a.value for k, a in stored.items()}
-    consent = _consent_read(session, screen.id)
-    names = _usernames(session, [screen.created_by_id, screen.finalised_by_id], me)
-    base = summary(screen, names)
-    return ScreenRead(
-        **base.model_dump(),
+    scores, counts = scores_and_progress(registry, values)
+    return ScreenRead.model_construct(
+        id=screen.id, custody_record=screen.custody_record, custody_suite=screen.custody_suite,
+        status=ScreenStatus(screen.status), age=age_on(screen.date_of_birth, screen.created_at.date()),
+        sex=Sex(screen.sex), created_at=screen.created_at, updated_at=screen.updated_at,
+        created_by=names.get(screen.created_by_id, "unknown"),
         date_of_birth=screen.date_of_birth,
         ethnicity=screen.ethnicity,
         linked=screen.person_hash is not None,
-        previous_contacts=linkage.previous_contacts(session, screen),
+        previous_contacts=previous_contacts,
         finalised_at=screen.finalised_at,
         finalised_by=names.get(screen.finalised_by_id) if screen.finalised_by_id else None,
         consent=consent,
         answers=values,
         revisions={k: a.revision for k, a in stored.items()},
-        scores=complete_scores(registry, values),
-        progress=Progress(**progress(registry, values)),
+        scores=scores,
+        progress=Progress.model_construct(**counts),
+    )
+
+
+def read_screen(session: Session, registry: Registry, screen: Screen, me: Principal | None = None) -> ScreenRead:
+    """The screen as the API shows it; `me`, the signed-in user, saves a query for their own name."""
+    return screen_read(
+        registry, screen, current_answers(session, screen.id), _consent_read(session, screen.id),
+        _usernames(session, [screen.created_by_id, screen.finalised_by_id], me),
+        linkage.previous_contacts(session, screen),
     )
 
 
@@ -384,3 +430,46 @@ def answer_history(session: Session, screen_id: str) -> list[AnswerHistoryEntry]
     names = _usernames(session, [e.changed_by_id for e in events])
     return [AnswerHistoryEntry(item_id=e.item_id, value=e.value, revision=e.revision,
                                changed_by=names.get(e.changed_by_id, "unknown"), changed_at=e.changed_at) for e in events]
+
+
+# -- The tablet's hot routes, at driver level (screening.driver) --------------------------------------
+
+
+async def read_screen_hot(hot: Hot, registry: Registry, screen_id: str) -> bytes:
+    """The screen, its answers, consent, scores and progress, as the response body; the read audited before
+    it is shown."""
+    loaded = await store.load(hot.db, hot.claims.user_id, screen_id)
+    user = hot.principal(loaded.user)
+    screen = check_screen(loaded.screen, screen_id, user)
+    async with hot.db.write() as tx:
+        audit.record_hot(tx, user.actor, "screen.read", "screen", screen.id)
+    contacts = await store.previous_contacts(hot.db, screen)
+    # The body is a pure function of the loaded row (and the count): built and serialised once per state.
+    bodies = hot.db.memo("screens.read")
+    key = (loaded.key, contacts)
+    body: bytes | None = bodies.get(key)
+    if body is None:
+        read = screen_read(registry, screen, loaded.answers, loaded.consent, loaded.names, contacts)
+        body = bodies.put(key, ScreenRead.__pydantic_serializer__.to_json(read))
+    return body
+
+
+async def patch_answers_hot(
+    hot: Hot, registry: Registry, screen_id: str, answers: dict[str, Any], expected_revisions: dict[str, int] | None
+) -> ScreenRead:
+    """`patch_answers` at driver level: the screen locked, merged, its history and audit entry, one commit."""
+    now = utcnow()
+    async with hot.db.write() as tx:
+        loaded = await store.load(hot.db, hot.claims.user_id, screen_id, tx)
+        user = hot.principal(loaded.user)
+        screen = check_screen(loaded.screen, screen_id, user)
+        validate_answers(registry, answers)
+        ensure_editable(screen)
+        changes = merge_answers(loaded.answers, answers, expected_revisions, screen_id=screen.id, user_id=user.id,
+                                now=now)
+        store.write_answers(tx, changes.added, changes.changed, changes.cleared, changes.events, screen.id, now)
+        if changes.events:
+            screen = replace(screen, updated_at=now)
+            audit.record_hot(tx, user.actor, "screen.answers.update", "screen", screen.id, {"items": changes.items})
+    return screen_read(registry, screen, changes.stored, loaded.consent, loaded.names,
+                       await store.previous_contacts(hot.db, screen))

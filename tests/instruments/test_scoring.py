@@ -188,11 +188,12 @@ def partial_screens() -> st.SearchStrategy[dict[str, Any]]:
 def test_memoised_scores_and_progress_equal_a_fresh_computation(first: dict[str, Any], second: dict[str, Any]) -> None:
     """The per-instrument memo gives what scoring every instrument afresh gives, for screens seen before or not."""
     from screening.instruments.scoring import missing_items
-    from screening.instruments.service import complete_scores, expected_items, progress
+    from screening.instruments.service import complete_scores, expected_items, progress, scores_and_progress
 
     for answers in (first, second, first):
         fresh = [score(inst, answers) for inst in REGISTRY if not missing_items(inst, answers)]
         assert complete_scores(REGISTRY, answers) == fresh
         expected = expected_items(REGISTRY, answers)
-        assert progress(REGISTRY, answers) == {"answered": sum(1 for i in expected if i in answers),
-                                               "expected": len(expected)}
+        counts = {"answered": sum(1 for i in expected if i in answers), "expected": len(expected)}
+        assert progress(REGISTRY, answers) == counts
+        assert scores_and_progress(REGISTRY, answers) == (fresh, counts)

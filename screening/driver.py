@@ -1,0 +1,468 @@
+"""Database work at driver level, for the routes a tablet calls on every tap.
+
+A nurse's tablet reads a screen, patches one answer, reads the assessment: each is a handful of small
+statements. Measured on the 2-core machine the benchmark runs on (`python -m bench`, rows "one
+SQLite transaction ..."), a statement on sqlite3 itself costs a few microseconds, through SQLAlchemy
+Core about ten times that, and an ORM Session adds about 70 µs per unit of work; on the hot routes
+that overhead was most of a request. So those routes run their statements here, on the DBAPI
+connection, while everything else keeps the ORM.
+
+What is kept from SQLAlchemy: statements are built with Core from the same table metadata and
+compiled once per dialect at start-up, and values go through the column types' own bind and result
+processors, so a row written here is exactly what the ORM writes and reads.
+
+Transactions come in two shapes, which both databases share:
+
+* `read_one` / `read_all`: one statement, its own snapshot, no lock.
+* `write()`: a write transaction. `fetch` runs a statement now (a locked read-modify-write);
+  `add` queues statements and `audit` queues audit entries, all sent at commit, so on PostgreSQL the
+  whole write is one round trip after the reads. The audit entries are chained and committed in the
+  same transaction as the change, or not at all.
+
+SQLite runs on the event loop: a statement costs microseconds, and a thread-pool hop cost 0.28 ms of
+CPU per request under load (the GIL hand-offs between the loop and the thread). The write lock is
+tried without waiting; when another process or thread holds it, the wait happens in a thread, so the
+loop never sleeps in SQLite's busy handler. PostgreSQL runs on psycopg's asyncio connections, so a
+slow network never blocks the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+from sqlalchemy import Engine, Table, bindparam, insert
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.sql import ClauseElement
+
+from screening.db import sqlite_pragmas, writer_gate
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection, AsyncCursor
+    from psycopg_pool import AsyncConnectionPool
+
+log = logging.getLogger("screening.driver")
+
+Row = tuple[Any, ...]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A Core statement compiled for one dialect, with its columns' bind and result processors."""
+
+    sql: str
+    # Parameter name -> processor, for the parameters whose type converts values (dates, JSON, booleans).
+    binds: tuple[tuple[str, Callable[[Any], Any]], ...]
+    # One per result column; None where the driver's value is already the Python value.
+    results: tuple[Callable[[Any], Any] | None, ...]
+    # Values fixed in the statement itself (a LIMIT, a literal comparison).
+    fixed: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, stmt: ClauseElement, dialect: Dialect) -> Compiled:
+        compiled = stmt.compile(dialect=dialect)
+        binds = []
+        for name, bind in compiled.binds.items():
+            proc = bind.type._cached_bind_processor(dialect)
+            if proc is not None:
+                binds.append((name, proc))
+        results = tuple(
+            col.type._cached_result_processor(dialect, None) for col in getattr(compiled, "_result_columns", ())
+        )
+        fixed = tuple((k, v) for k, v in compiled.params.items() if v is not None)
+        return cls(compiled.string, tuple(binds), results, fixed)
+
+    def params(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(self.fixed)
+        out.update(values)
+        if not self.binds:
+            return out
+        for name, proc in self.binds:
+            value = out.get(name)
+            if value is not None:
+                out[name] = proc(value)
+        return out
+
+    def row(self, raw: Sequence[Any] | None) -> Row | None:
+        if raw is None:
+            return None
+        return tuple(v if p is None or v is None else p(v) for p, v in zip(self.results, raw, strict=True))
+
+
+def insert_rows(table: Table, columns: Sequence[str]) -> ClauseElement:
+    """INSERT of the named columns, each a bound parameter of the column's own type (compiled once,
+    run with one or many rows). The columns are named because a compiled statement cannot leave out a
+    column per row, as `session.execute(insert(table), rows)` does: an autoincrement key must not be sent."""
+    return insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in columns})
+
+
+class Statements:
+    """Statements compiled once per dialect, on first use: `statements[build]` where `build(dialect_name)`
+    returns the Core statement (a few hot statements differ by dialect, such as JSON aggregation)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.name = dialect.name
+        self._compiled: dict[Callable[[str], ClauseElement], Compiled] = {}
+
+    def __getitem__(self, build: Callable[[str], ClauseElement]) -> Compiled:
+        compiled = self._compiled.get(build)
+        if compiled is None:
+            compiled = self._compiled[build] = Compiled.of(build(self.name), self.dialect)
+        return compiled
+
+
+BeforeCommit = Callable[["WriteTx"], Awaitable[None]]
+
+
+def _rows(stmt: Compiled, rows: Sequence[Sequence[Any]], raw: bool) -> list[Row]:
+    if raw:
+        return [tuple(r) for r in rows]
+    return [stmt.row(r) for r in rows]  # type: ignore[misc]
+
+
+class Memo:
+    """A bounded memo for pure functions of what a statement returned: keyed by the raw row itself, so a
+    hit is always right, with nothing to invalidate. Oldest entries go first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: dict[Any, Any] = {}
+
+    def get(self, key: Any) -> Any:
+        return self._entries.get(key)
+
+    def put(self, key: Any, value: Any) -> Any:
+        entries = self._entries
+        if len(entries) >= self.size:
+            del entries[next(iter(entries))]
+        entries[key] = value
+        return value
+
+
+class WriteTx:
+    """A write transaction. `add` queues statements, run in order before the next `fetch` or at commit;
+    `info` carries what hooks queue (the audit module keeps its pending entries there)."""
+
+    def __init__(self, statements: Statements) -> None:
+        self.statements = statements
+        self.dialect = statements.name
+        self.info: dict[str, Any] = {}
+        self._queued: list[tuple[Compiled, list[dict[str, Any]]]] = []
+
+    def add(self, build: Callable[[str], ClauseElement], rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+        """Queue a statement with one parameter set, or several (an executemany); none queues nothing."""
+        stmt = self.statements[build]
+        many = [rows] if isinstance(rows, Mapping) else list(rows)
+        if many:
+            self._queued.append((stmt, [stmt.params(r) for r in many]))
+
+    async def fetch(self, build: Callable[[str], ClauseElement], params: Mapping[str, Any], *,
+                    raw: bool = False) -> list[Row]:
+        """Run what is queued, then this statement, and return its rows (inside the transaction); `raw`: as
+        the driver gave them, before the column types' result processors (`Compiled.row`)."""
+        raise NotImplementedError
+
+
+class HotDatabase:
+    """The hot routes' database: one per worker, opened in the app's lifespan."""
+
+    statements: Statements
+
+    def __init__(self, before_commit: BeforeCommit) -> None:
+        self.before_commit = before_commit
+        self._memos: dict[str, Memo] = {}
+
+    def memo(self, name: str, size: int = 1024) -> Memo:
+        """A bounded memo kept with this database (so test databases never share one)."""
+        memo = self._memos.get(name)
+        if memo is None:
+            memo = self._memos[name] = Memo(size)
+        return memo
+
+    async def read_one(self, build: Callable[[str], ClauseElement], params: Mapping[str, Any], *,
+                       raw: bool = False) -> Row | None:
+        rows = await self.read_all(build, params, raw=raw)
+        return rows[0] if rows else None
+
+    async def read_all(self, build: Callable[[str], ClauseElement], params: Mapping[str, Any], *,
+                       raw: bool = False) -> list[Row]:
+        """One statement, its own consistent snapshot, no lock; `raw` as in `WriteTx.fetch`."""
+        raise NotImplementedError
+
+    def write(self) -> AbstractAsyncContextManager[WriteTx]:
+        """A write transaction: committed when the block ends, rolled back if it raises."""
+        raise NotImplementedError
+
+    async def open(self) -> None:
+        """Connect (PostgreSQL's pool); called once in the lifespan."""
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+def hot_database(engine: Engine, before_commit: BeforeCommit, *, pool_size: int) -> HotDatabase:
+    if engine.dialect.name == "sqlite":
+        return SqliteHot(engine, before_commit)
+    if engine.dialect.name == "postgresql":
+        return PostgresHot(engine, before_commit, pool_size=pool_size)
+    raise ValueError(f"no driver-level path for {engine.dialect.name}")
+
+
+# -- SQLite ------------------------------------------------------------------------------------------
+
+# Commits between checkpoints of the write-ahead log, which run in a thread (SqliteHot._checkpoint).
+CHECKPOINT_EVERY = 500
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+class _SqliteWriteTx(WriteTx):
+    def __init__(self, statements: Statements, cursor: sqlite3.Cursor) -> None:
+        super().__init__(statements)
+        self.cursor = cursor
+
+    def flush(self) -> None:
+        for stmt, many in self._queued:
+            if len(many) == 1:
+                self.cursor.execute(stmt.sql, many[0])
+            else:
+                self.cursor.executemany(stmt.sql, many)
+        self._queued.clear()
+
+    async def fetch(self, build: Callable[[str], ClauseElement], params: Mapping[str, Any], *,
+                    raw: bool = False) -> list[Row]:
+        self.flush()
+        stmt = self.statements[build]
+        return _rows(stmt, self.cursor.execute(stmt.sql, stmt.params(params)).fetchall(), raw)
+
+
+class SqliteHot(HotDatabase):
+    """Two sqlite3 connections per worker, used from the event loop: one reads, one writes.
+
+    Write transactions never overlap (an asyncio lock; the fast path never awaits between BEGIN and
+    COMMIT), and `BEGIN IMMEDIATE` takes the same in-process writer gate as the ORM's threads
+    (`screening.db.WriterGate`), so hot and ORM writers queue together. Reads use their own
+    connection: in WAL mode a reader never waits for a writer, and never sees a write in progress.
+    """
+
+    def __init__(self, engine: Engine, before_commit: BeforeCommit) -> None:
+        super().__init__(before_commit)
+        self.statements = Statements(_named(engine.dialect))
+        self._engine = engine
+        self._reader = self._connect()
+        self._writer = self._connect()
+        # Checkpoints run in a thread: their fsync must not stall the loop.
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        self._cursor = self._writer.cursor()
+        self._lock = asyncio.Lock()
+        self._gate = writer_gate(engine)
+        self._commits = 0
+        self._checkpoint_task: asyncio.Task[None] | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        database = self._engine.url.database
+        if not database:
+            raise ValueError("the hot path needs a SQLite database file")
+        conn = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+        sqlite_pragmas(conn, None)
+        # Never wait inside the driver on the loop: a busy lock sends the wait to a thread instead.
+        conn.execute("PRAGMA busy_timeout=0")
+        return conn
+
+    async def read_all(self, build: Callable[[str], ClauseElement], params: Mapping[str, Any], *,
+                       raw: bool = False) -> list[Row]:
+        stmt = self.statements[build]
+        values = stmt.params(params)
+        try:
+            rows = self._reader.execute(stmt.sql, values).fetchall()
+        except sqlite3.OperationalError as exc:
+            # Rare in WAL mode (e.g. while another process recovers the log): wait in a thread.
+            if not _busy(exc):
+                raise
+            rows = await anyio.to_thread.run_sync(self._read_waiting, stmt.sql, values)
+        return _rows(stmt, rows, raw)
+
+    def _read_waiting(self, sql: str, values: dict[str, Any]) -> list[Any]:
+        conn = self._engine.raw_connection()
+        try:
+            cur = conn.cursor()
+            cur.execute(sql, values)
+            return list(cur.fetchall())
+        finally:
+            conn.close()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[WriteTx]:
+        async with self._lock:
+            await self._begin()
+            tx = _SqliteWriteTx(self.statements, self._cursor)
+            try:
+                yield tx
+                await self.before_commit(tx)
+                tx.flush()
+                self._cursor.execute("COMMIT")
+            except BaseException:
+                self._cursor.execute("ROLLBACK")
+                raise
+            finally:
+                self._gate.release()
+        self._commits += 1
+        if self._commits >= CHECKPOINT_EVERY and self._checkpoint_task is None:
+            self._commits = 0
+            self._checkpoint_task = asyncio.get_running_loop().create_task(self._checkpoint())
+
+    async def _begin(self) -> None:
+        if self._gate.acquire(blocking=False):
+            try:
+                self._cursor.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                self._gate.release()
+                if not _busy(exc):
+                    raise
+        await anyio.to_thread.run_sync(self._begin_waiting)
+
+    def _begin_waiting(self) -> None:
+        """In a thread: wait for the in-process gate, then for SQLite's lock, as long as the ORM would."""
+        if not self._gate.acquire(timeout=self._gate.timeout):
+            raise sqlite3.OperationalError("database is locked")
+        try:
+            self._writer.execute(f"PRAGMA busy_timeout={int(self._gate.timeout * 1000)}")
+            try:
+                self._cursor.execute("BEGIN IMMEDIATE")
+            finally:
+                self._writer.execute("PRAGMA busy_timeout=0")
+        except BaseException:
+            self._gate.release()
+            raise
+
+    async def _checkpoint(self) -> None:
+        """Copy the write-ahead log into the database file, off the loop; PASSIVE never blocks writers."""
+        try:
+            await anyio.to_thread.run_sync(self._checkpoint_sync)
+        except Exception as exc:  # noqa: BLE001 - a missed checkpoint is made up by the next one
+            log.warning("WAL checkpoint failed: %s", type(exc).__name__)
+        finally:
+            self._checkpoint_task = None
+
+    def _checkpoint_sync(self) -> None:
+        conn = self._engine.raw_connection()
+        try:
+            conn.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
+
+    async def close(self) -> None:
+        if self._checkpoint_task is not None:
+            await self._checkpoint_task
+        self._reader.close()
+        self._writer.close()
+
+
+def _named(dialect: Dialect) -> Dialect:
+    """The same SQLite dialect with named parameters (`:name`), which sqlite3 takes as a dict."""
+    return type(dialect)(paramstyle="named")
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------------
+
+
+class _PostgresWriteTx(WriteTx):
+    def __init__(self, statements: Statements, conn: AsyncConnection[Any]) -> None:
+        super().__init__(statements)
+        self.conn = conn
+        self.begun = False
+
+    async def _send_queued(self, cur: AsyncCursor[Any]) -> None:
+        if not self.begun:
+            await cur.execute("BEGIN")
+            self.begun = True
+        for stmt, many in self._queued:
+            if len(many) == 1:
+                await cur.execute(stmt.sql, many[0])
+            else:
+                await cur.executemany(stmt.sql, many)
+        self._queued.clear()
+
+    async def fetch(self, build: Callable[[str], ClauseElement], params: Mapping[str, Any], *,
+                    raw: bool = False) -> list[Row]:
+        stmt = self.statements[build]
+        cur = self.conn.cursor()
+        async with self.conn.pipeline():
+            await self._send_queued(cur)
+            await cur.execute(stmt.sql, stmt.params(params))
+        return _rows(stmt, await cur.fetchall(), raw)
+
+    async def commit(self) -> None:
+        """What is queued and COMMIT, in one round trip."""
+        if not self.begun and len(self._queued) == 1 and len(self._queued[0][1]) == 1:
+            # A read's audit entry alone: one statement is its own transaction.
+            stmt, (params,) = self._queued.pop()
+            await self.conn.execute(stmt.sql, params)
+            return
+        if not self.begun and not self._queued:
+            return
+        cur = self.conn.cursor()
+        async with self.conn.pipeline():
+            await self._send_queued(cur)
+            await cur.execute("COMMIT")
+        self.begun = False
+
+
+class PostgresHot(HotDatabase):
+    """psycopg's asyncio connections in a pool of their own, in autocommit mode: transactions are explicit."""
+
+    def __init__(self, engine: Engine, before_commit: BeforeCommit, *, pool_size: int) -> None:
+        from psycopg_pool import AsyncConnectionPool
+
+        super().__init__(before_commit)
+        self.statements = Statements(engine.dialect)
+        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            url, min_size=pool_size, max_size=pool_size, kwargs={"autocommit": True}, open=False,
+            name="screening-hot",
+        )
+        self._opened = False
+
+    async def open(self) -> None:
+        await self._pool.open(wait=True)
+        self._opened = True
+
+    async def read_all(self, build: Callable[[str], ClauseElement], params: Mapping[str, Any], *,
+                       raw: bool = False) -> list[Row]:
+        stmt = self.statements[build]
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(stmt.sql, stmt.params(params))
+            rows = await cur.fetchall()
+        return _rows(stmt, rows, raw)
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[WriteTx]:
+        async with self._pool.connection() as conn:
+            tx = _PostgresWriteTx(self.statements, conn)
+            try:
+                yield tx
+                await self.before_commit(tx)
+                await tx.commit()
+            except BaseException:
+                # Rolls back only if a transaction is open; a broken connection is dropped by the pool.
+                if not conn.closed:
+                    await conn.rollback()
+                raise
+
+    async def close(self) -> None:
+        if self._opened:
+            await self._pool.close()

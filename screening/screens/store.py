@@ -1,0 +1,234 @@
+"""A screen's rows for the tablet's hot routes, read and written at driver level (`screening.driver`).
+
+One statement loads everything a read needs - the signed-in user's row (for revocation), the screen,
+its answers, the consent in force and the names of who opened and closed it - so a read is one round
+trip to PostgreSQL. The statements are Core, built from the same tables as the ORM and compiled once
+per dialect; only the JSON aggregation differs between SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Integer, String, Text, bindparam, cast, delete, func, select, update
+from sqlalchemy.sql import ClauseElement, ColumnElement
+
+from screening.auth.models import User
+from screening.driver import HotDatabase, WriteTx, insert_rows
+from screening.screens.linkage import REPEAT_WINDOW
+from screening.screens.models import Answer, AnswerEvent, Capacity, Consent, Screen
+from screening.screens.schemas import ConsentRead
+
+_u, _s, _a, _c, _ev = User.__table__, Screen.__table__, Answer.__table__, Consent.__table__, AnswerEvent.__table__
+_creator, _finaliser, _recorder = _u.alias("creator"), _u.alias("finaliser"), _u.alias("recorder")
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    id: int
+    username: str
+    full_name: str
+    role: str
+    custody_suites: tuple[str, ...]
+    active: bool
+    token_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenRow:
+    """The screen's columns, with the ORM model's attribute names (services read either)."""
+
+    id: str
+    custody_record: str
+    date_of_birth: date
+    sex: str
+    ethnicity: str | None
+    custody_suite: str
+    status: str
+    created_by_id: int
+    created_at: datetime
+    updated_at: datetime
+    finalised_at: datetime | None
+    finalised_by_id: int | None
+    person_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    value: Any
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What one load returns; `screen` is None when there is no such screen (the user is always read).
+
+    `key` is the row as the database returned it: what is derived from a load (a response body, say)
+    can be memoised on it, and is right whenever the key matches, with nothing to invalidate.
+    """
+
+    user: UserRow | None
+    screen: ScreenRow | None
+    answers: dict[str, StoredAnswer]
+    consent: ConsentRead | None
+    names: dict[int, str]
+    key: tuple[Any, ...] | None = None
+
+
+def _json_array(dialect: str, *cols: ColumnElement[Any]) -> ColumnElement[Any]:
+    return func.json_build_array(*cols) if dialect == "postgresql" else func.json_array(*cols)
+
+
+def _json_value(dialect: str, col: ColumnElement[Any]) -> ColumnElement[Any]:
+    # SQLite keeps JSON as text: json() embeds it as a value rather than as a string.
+    return col if dialect == "postgresql" else func.json(col)
+
+
+def _as_text(dialect: str, col: ColumnElement[Any]) -> ColumnElement[Any]:
+    # JSON comes back as text on both databases (psycopg would parse it into unhashable lists): the raw
+    # row is then a memo key, and is parsed once per distinct row.
+    return cast(col, Text) if dialect == "postgresql" else col
+
+
+_USER_COLS = (_u.c.id, _u.c.username, _u.c.full_name, _u.c.role, _u.c.custody_suites, _u.c.active, _u.c.token_version)
+_SCREEN_COLS = (_s.c.id, _s.c.custody_record, _s.c.date_of_birth, _s.c.sex, _s.c.ethnicity, _s.c.custody_suite,
+                _s.c.status, _s.c.created_by_id, _s.c.created_at, _s.c.updated_at, _s.c.finalised_at,
+                _s.c.finalised_by_id, _s.c.person_hash)
+
+
+def _load(dialect: str) -> ClauseElement:
+    answer = _json_array(dialect, _a.c.item_id, _json_value(dialect, _a.c.value), _a.c.revision)
+    answers = select(_as_text(dialect,
+        func.json_agg(answer) if dialect == "postgresql" else func.json_group_array(answer)
+    )).where(_a.c.screen_id == _s.c.id).scalar_subquery()
+    consent = (
+        select(_as_text(dialect, _json_array(dialect, _c.c.screening, _c.c.share_with_health, _c.c.share_with_court,
+                                             _c.c.capacity, _c.c.recorded_at, _recorder.c.username)))
+        .select_from(_c.outerjoin(_recorder, _recorder.c.id == _c.c.recorded_by_id))
+        .where(_c.c.screen_id == _s.c.id)
+        .order_by(_c.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    creator = select(_creator.c.username).where(_creator.c.id == _s.c.created_by_id).scalar_subquery()
+    finaliser = select(_finaliser.c.username).where(_finaliser.c.id == _s.c.finalised_by_id).scalar_subquery()
+    user_cols = [_as_text(dialect, c) if c is _u.c.custody_suites else c for c in _USER_COLS]
+    return (
+        select(*user_cols, *_SCREEN_COLS, answers.label("answers"), consent.label("consent"), creator, finaliser)
+        .select_from(_u.outerjoin(_s, _s.c.id == bindparam("screen_id", type_=String)))
+        .where(_u.c.id == bindparam("user_id", type_=Integer))
+    )
+
+
+def _lock(_dialect: str) -> ClauseElement:
+    # A statement of its own, before the load: in READ COMMITTED the load's snapshot then starts after
+    # the lock is granted, so it sees whatever the previous holder committed.
+    return select(_s.c.id).where(_s.c.id == bindparam("screen_id", type_=String)).with_for_update()
+
+
+def _previous_contacts(_dialect: str) -> ClauseElement:
+    return select(func.count()).select_from(_s).where(
+        _s.c.person_hash == bindparam("person_hash"), _s.c.id != bindparam("screen_id"),
+        _s.c.created_at < bindparam("created_at", type_=_s.c.created_at.type),
+        _s.c.created_at >= bindparam("since", type_=_s.c.created_at.type),
+    )
+
+
+def _add_answers(_dialect: str) -> ClauseElement:
+    return insert_rows(_a, ("screen_id", "item_id", "value", "revision", "updated_by_id", "updated_at"))
+
+
+def _change_answers(_dialect: str) -> ClauseElement:
+    return (
+        update(_a)
+        .where(_a.c.screen_id == bindparam("b_screen_id"), _a.c.item_id == bindparam("b_item_id"))
+        .values(value=bindparam("value", type_=JSON), revision=bindparam("revision"),
+                updated_by_id=bindparam("updated_by_id"), updated_at=bindparam("updated_at", type_=_a.c.updated_at.type))
+    )
+
+
+def _clear_answers(_dialect: str) -> ClauseElement:
+    return delete(_a).where(_a.c.screen_id == bindparam("b_screen_id"), _a.c.item_id == bindparam("b_item_id"))
+
+
+def _add_events(_dialect: str) -> ClauseElement:
+    return insert_rows(_ev, ("screen_id", "item_id", "value", "revision", "changed_by_id", "changed_at"))
+
+
+def _touch(_dialect: str) -> ClauseElement:
+    return update(_s).where(_s.c.id == bindparam("b_screen_id")).values(
+        updated_at=bindparam("updated_at", type_=_s.c.updated_at.type))
+
+
+def _when(value: Any) -> datetime:
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _parse(row: tuple[Any, ...], key: tuple[Any, ...]) -> Loaded:
+    nu, ns = len(_USER_COLS), len(_SCREEN_COLS)
+    u, s = row[:nu], row[nu:nu + ns]
+    answers_json, consent_json, creator, finaliser = row[nu + ns:]
+    user = None if u[0] is None else UserRow(u[0], u[1], u[2], u[3], tuple(_json(u[4]) or ()), bool(u[5]), u[6])
+    if s[0] is None:
+        return Loaded(user, None, {}, None, {}, key)
+    screen = ScreenRow(*s)
+    answers = {item_id: StoredAnswer(value, revision) for item_id, value, revision in _json(answers_json) or ()}
+    consent = None
+    if consent_json is not None:
+        screening, health, court, capacity, recorded_at, recorded_by = _json(consent_json)
+        consent = ConsentRead.model_construct(
+            screening=bool(screening), share_with_health=bool(health), share_with_court=bool(court),
+            capacity=Capacity(capacity), recorded_by=recorded_by or "unknown", recorded_at=_when(recorded_at))
+    names = {screen.created_by_id: creator} if creator is not None else {}
+    if screen.finalised_by_id is not None and finaliser is not None:
+        names[screen.finalised_by_id] = finaliser
+    return Loaded(user, screen, answers, consent, names, key)
+
+
+def _json(value: Any) -> Any:
+    # SQLite returns the aggregates as text; psycopg parses json values itself.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+async def load(hot: HotDatabase, user_id: int, screen_id: str, tx: WriteTx | None = None) -> Loaded:
+    """The user, the screen, its answers, consent and names; in `tx`, after locking the screen's row."""
+    params = {"user_id": user_id, "screen_id": screen_id}
+    if tx is None:
+        row = await hot.read_one(_load, params, raw=True)
+    else:
+        if tx.dialect == "postgresql":
+            tx.add(_lock, {"screen_id": screen_id})  # SQLite: BEGIN IMMEDIATE already excludes other writers
+        rows = await tx.fetch(_load, params, raw=True)
+        row = rows[0] if rows else None
+    if row is None:
+        return Loaded(None, None, {}, None, {})
+    memo = hot.memo("screens.load")
+    loaded: Loaded | None = memo.get(row)
+    if loaded is None:
+        loaded = memo.put(row, _parse(hot.statements[_load].row(row), row))  # type: ignore[arg-type]
+    return loaded
+
+
+async def previous_contacts(hot: HotDatabase, screen: ScreenRow) -> int:
+    """Earlier screens of the same person in the 12 months before this one (0 when not linked)."""
+    if not screen.person_hash:
+        return 0
+    row = await hot.read_one(_previous_contacts, {
+        "person_hash": screen.person_hash, "screen_id": screen.id, "created_at": screen.created_at,
+        "since": screen.created_at - REPEAT_WINDOW})
+    return int(row[0]) if row else 0
+
+
+def write_answers(tx: WriteTx, added: list[dict[str, Any]], changed: list[dict[str, Any]], cleared: list[dict[str, Any]],
+                  events: list[dict[str, Any]], screen_id: str, now: datetime) -> None:
+    """Queue the answer changes, their history rows and the screen's new updated_at."""
+    tx.add(_clear_answers, cleared)
+    tx.add(_add_answers, added)
+    tx.add(_change_answers, changed)
+    tx.add(_add_events, events)
+    if events:
+        tx.add(_touch, {"b_screen_id": screen_id, "updated_at": now})

@@ -1,0 +1,201 @@
+"""The driver-level path of the tablet's hot routes (screening.driver): the same rows as the ORM, the same
+audit chain, all-or-nothing transactions, and a loop that never waits on SQLite's lock."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from screening import migrate
+from screening.audit import service as audit
+from screening.audit.models import AuditEntry
+from screening.audit.service import SYSTEM, Actor, _chain_hash, _fields, chain_parts, verify_chain
+from screening.config import Settings
+from screening.db import make_engine
+from screening.driver import HotDatabase, hot_database
+from screening.model.schemas import AssessmentRead
+from screening.screens.schemas import ScreenRead
+from tests.factories import answer, create_screen, give_consent, headers_for, make_user
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(detail=st.dictionaries(st.text(max_size=12), json_values, max_size=4), actor=st.text(min_size=1, max_size=20),
+       prev=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64))
+def test_the_split_entry_hashes_as_the_whole_one(detail: dict[str, Any], actor: str, prev: str) -> None:
+    """PostgreSQL's audit_append joins head + previous hash + tail: that must be the hash Python computes,
+    whatever the entry holds (quotes, unicode, a 'prev' key of its own)."""
+    fields = _fields((Actor(7, actor, "nurse", "10.0.0.1"), "screen.read", "screen", "s-1", detail, datetime.now(UTC)))
+    head, tail = chain_parts(fields)
+    assert hashlib.sha256((head + prev + tail).encode()).hexdigest() == _chain_hash(prev, fields)
+
+
+def _hot(engine: Engine) -> HotDatabase:
+    return hot_database(engine, audit.write_hot, pool_size=2)
+
+
+def _audit_count(session: Session) -> int:
+    session.rollback()
+    return session.scalar(select(func.count()).select_from(AuditEntry)) or 0
+
+
+def test_hot_appends_chain_with_the_orms_and_verify(engine: Engine, session: Session) -> None:
+    """Entries written at driver level and through the ORM form one chain that `audit verify` accepts."""
+
+    async def run() -> None:
+        hot = _hot(engine)
+        await hot.open()
+        try:
+            for i in range(3):
+                async with hot.write() as tx:
+                    audit.record_hot(tx, SYSTEM, "test.hot", "thing", str(i), {"n": i, "text": "naïve \"quoted\""})
+        finally:
+            await hot.close()
+
+    asyncio.run(run())
+    audit.record(session, SYSTEM, "test.orm", "thing", "x")
+    session.commit()
+    asyncio.run(run())
+    assert _audit_count(session) == 7
+    assert verify_chain(session).ok
+
+
+def test_a_failed_hot_transaction_writes_nothing(engine: Engine, session: Session) -> None:
+    async def run() -> None:
+        hot = _hot(engine)
+        await hot.open()
+        try:
+            with pytest.raises(RuntimeError):
+                async with hot.write() as tx:
+                    audit.record_hot(tx, SYSTEM, "test.hot", "thing", "1")
+                    raise RuntimeError("the work failed")
+            # The connection is usable again afterwards.
+            async with hot.write() as tx:
+                audit.record_hot(tx, SYSTEM, "test.hot", "thing", "2")
+        finally:
+            await hot.close()
+
+    asyncio.run(run())
+    rows = session.scalars(select(AuditEntry.record_id)).all()
+    assert rows == ["2"]
+
+
+def test_sqlite_waits_for_a_busy_lock_off_the_loop(tmp_path: Path) -> None:
+    """Another process holding SQLite's write lock: the hot write waits in a thread, and the loop goes on.
+    (SQLite's single-writer lock only: PostgreSQL's asyncio connections never block the loop.)"""
+    engine = make_engine(Settings(database_url=f"sqlite:///{tmp_path}/lock.db", data_dir=tmp_path))
+    migrate.upgrade(engine)
+    other = sqlite3.connect(engine.url.database or "", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    ticks: list[float] = []
+
+    async def ticker() -> None:
+        for _ in range(20):
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(0.01)
+
+    async def write() -> float:
+        hot = _hot(engine)
+        await hot.open()
+        try:
+            start = time.perf_counter()
+            async with hot.write() as tx:
+                audit.record_hot(tx, SYSTEM, "test.hot", "thing", "waited")
+            return time.perf_counter() - start
+        finally:
+            await hot.close()
+
+    async def run() -> float:
+        release = asyncio.get_running_loop().call_later(0.15, other.execute, "COMMIT")
+        try:
+            waited, _ = await asyncio.gather(write(), ticker())
+        finally:
+            release.cancel()
+        return waited
+
+    try:
+        waited = asyncio.run(run())
+    finally:
+        other.close()
+        engine.dispose()
+    assert waited >= 0.1  # it did wait for the other writer...
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert max(gaps) < 0.1  # ...and the loop kept running meanwhile
+
+
+def test_hot_rows_read_back_through_the_orm(client: TestClient, session: Session) -> None:
+    """Answers, history and times written at driver level are what the ORM reads (same types and formats)."""
+    h = headers_for(client, make_user(session))
+    s = create_screen(client, h)
+    patched = answer(client, h, s["id"], {"phq9_1": 2, "bjmhs_8": True, "audit_9": 1})
+    session.expire_all()
+    history = client.get(f"/api/v1/screens/{s['id']}/answers/history", headers=h).json()  # ORM path
+    assert {e["item_id"]: e["value"] for e in history} == {"phq9_1": 2, "bjmhs_8": True, "audit_9": 1}
+    assert all(isinstance(e["value"], bool) == (e["item_id"] == "bjmhs_8") for e in history)
+    finalised = client.post(f"/api/v1/screens/{s['id']}/finalise", headers=h)  # ORM path: needs consent first
+    assert finalised.status_code == 409
+    give_consent(client, h, s["id"])
+    final = client.post(f"/api/v1/screens/{s['id']}/finalise", headers=h).json()
+    assert final["answers"] == patched["answers"]
+    assert final["revisions"] == patched["revisions"]
+    assert datetime.fromisoformat(final["updated_at"]) >= datetime.fromisoformat(patched["updated_at"])
+
+
+def test_hot_bodies_are_their_response_models(client: TestClient, session: Session) -> None:
+    """The hot routes serialise their own bodies: each must be exactly what its response model gives."""
+    h = headers_for(client, make_user(session))
+    s = create_screen(client, h)
+    give_consent(client, h, s["id"])
+    for r in (
+        client.patch(f"/api/v1/screens/{s['id']}/answers", json={"answers": {"phq9_1": 2, "ldc_reading_help": True}},
+                     headers=h),
+        client.get(f"/api/v1/screens/{s['id']}", headers=h),
+    ):
+        assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+        body = json.loads(r.content)
+        assert ScreenRead.model_validate_json(r.content).model_dump(mode="json") == body
+        assert body["consent"]["capacity"] == "has_capacity"
+    r = client.get(f"/api/v1/screens/{s['id']}/assessment", headers=h)
+    assert r.status_code == 200
+    assert AssessmentRead.model_validate_json(r.content).model_dump(mode="json") == json.loads(r.content)
+
+
+def test_a_read_after_each_change_shows_it(client: TestClient, session: Session) -> None:
+    """Reads are memoised on the row the database returns: every change must show in the next read."""
+    h = headers_for(client, make_user(session))
+    s = create_screen(client, h)
+    url = f"/api/v1/screens/{s['id']}"
+    first = client.get(url, headers=h).json()
+    assert first["consent"] is None and first["answers"] == {}
+    give_consent(client, h, s["id"], share_with_court=False)
+    assert client.get(url, headers=h).json()["consent"]["share_with_court"] is False
+    for value in (1, 2, 1):
+        answer(client, h, s["id"], {"phq9_1": value})
+        read = client.get(url, headers=h).json()
+        assert read["answers"]["phq9_1"] == value
+        assessed = client.get(url + "/assessment", headers=h).json()
+        assert assessed["domains"]["mental_health"]["contributions"]
+    answer(client, h, s["id"], {"phq9_1": None})
+    assert "phq9_1" not in client.get(url, headers=h).json()["answers"]
+    give_consent(client, h, s["id"])
+    assert client.post(url + "/finalise", headers=h).status_code == 200
+    assert client.get(url, headers=h).json()["status"] == "final"
