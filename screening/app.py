@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -81,6 +82,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.hot.close()
             engine.dispose()
             raise
+        # Everything built so far (schemas, routes, the model, the instruments: ~150k objects) lives as long
+        # as the process. Left to the cyclic collector, every full collection walks all of it: measured
+        # 70-120 ms pauses of the event loop under load, a p99 of ~100 ms. Frozen, it is never walked again.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

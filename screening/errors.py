@@ -73,6 +73,10 @@ class TooManyRequests(ProblemError):
     status, title = 429, "Too many requests"
 
 
+class Unavailable(ProblemError):
+    status, title = 503, "Service unavailable"
+
+
 def problem_response(
     status: int,
     title: str,

@@ -199,3 +199,41 @@ def test_a_read_after_each_change_shows_it(client: TestClient, session: Session)
     give_consent(client, h, s["id"])
     assert client.post(url + "/finalise", headers=h).status_code == 200
     assert client.get(url, headers=h).json()["status"] == "final"
+
+
+def test_one_bad_append_fails_alone_in_its_batch(engine: Engine, session: Session) -> None:
+    """Appends and writes of the same moment commit together (group commit); one that fails (here an
+    assessment record for a screen that does not exist: a foreign-key violation) fails alone."""
+    from screening.model.assessments import _record
+
+    async def good(i: int) -> None:
+        async with hot.append() as tx:
+            audit.record_hot(tx, SYSTEM, "test.read", "thing", f"good-{i}")
+
+    async def bad() -> None:
+        async with hot.append() as tx:
+            tx.add(_record, {"screen_id": "no-such-screen", "model_version": "v", "model_sha256": "x",
+                             "assessed_at": datetime.now(UTC), "assessed_by_id": 1, "result": {}})
+            audit.record_hot(tx, SYSTEM, "test.read", "thing", "bad")
+
+    async def failing_write() -> None:
+        async with hot.write() as tx:
+            audit.record_hot(tx, SYSTEM, "test.write", "thing", "raised")
+            raise RuntimeError("the unit's own work failed")
+
+    async def run() -> list[Any]:
+        await hot.open()
+        try:
+            return await asyncio.gather(*(good(i) for i in range(5)), bad(), failing_write(),
+                                        *(good(i) for i in range(5, 10)), return_exceptions=True)
+        finally:
+            await hot.close()
+
+    hot = _hot(engine)
+    outcomes = asyncio.run(run())
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(failures) == 2 and isinstance(failures[1], RuntimeError)
+    session.rollback()
+    recorded = set(session.scalars(select(AuditEntry.record_id)).all())
+    assert recorded == {f"good-{i}" for i in range(10)}
+    assert verify_chain(session).ok

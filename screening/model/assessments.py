@@ -11,6 +11,7 @@ from screening.audit import service as audit
 from screening.auth.dependencies import Hot
 from screening.db import utcnow
 from screening.driver import insert_rows
+from screening.errors import Unavailable
 from screening.instruments.registry import Registry
 from screening.instruments.service import complete_scores
 from screening.model.models import Assessment
@@ -45,12 +46,15 @@ def _recorded(result: dict[str, DomainAssessment] | Any) -> dict[str, Any]:
             for d, a in result.items()}
 
 
-async def assess_screen_hot(hot: Hot, registry: Registry, bundle: ModelBundle, screen_id: str) -> bytes:
+async def assess_screen_hot(hot: Hot, screen_id: str) -> bytes:
     """The model's view of a screen as it stands now, as the response body; the model version is recorded
     with the result, and the read audited, before it is shown."""
     loaded = await store.load(hot.db, hot.claims.user_id, screen_id)
     user = hot.principal(loaded.user)
     screen = check_screen(loaded.screen, screen_id, user)
+    bundle, registry = hot.model, hot.registry
+    if bundle is None:
+        raise Unavailable("No model is being served by this instance.")
     answers = {k: a.value for k, a in loaded.answers.items()}
     # Age on the day of the screen, not today: the model was asked about the person in custody then.
     age = age_on(screen.date_of_birth, screen.created_at.date()) if screen.date_of_birth else None
@@ -60,7 +64,7 @@ async def assess_screen_hot(hot: Hot, registry: Registry, bundle: ModelBundle, s
     if bodies is None:
         bodies = bundle.derived["assessment_body"] = lru_cache(maxsize=MEMO_SIZE)(partial(_body, bundle))
     body: bytes = bodies(registry, frozenset(answers.items()), age, screen.sex)
-    async with hot.db.write() as tx:
+    async with hot.db.append() as tx:
         tx.add(_record, {"screen_id": screen.id, "model_version": bundle.version, "model_sha256": bundle.sha256,
                          "assessed_at": utcnow(), "assessed_by_id": user.id, "result": _recorded(result)})
         audit.record_hot(tx, user.actor, "screen.assessment", "screen", screen.id, {"model_version": bundle.version})

@@ -3,7 +3,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from screening.audit import service as audit
-from screening.dependencies import RegistryDep, SessionDep
+from screening.auth.dependencies import BEARER
+from screening.dependencies import SessionDep
 from screening.model import promotion
 from screening.model.assessments import assess_screen_hot
 from screening.model.dependencies import ModelDep, ModelReader
@@ -17,11 +18,11 @@ router = APIRouter(prefix="/api/v1/models", tags=["models"])
 _METRIC_KEYS = tuple(DomainMetricsRead.model_fields)
 
 
-@screens_router.get("/{screen_id}/assessment", response_model=AssessmentRead)
-async def get_assessment(screen_id: str, registry: RegistryDep, model: ModelDep, hot: HotRead) -> Response:
+@screens_router.get("/{screen_id}/assessment", response_model=AssessmentRead, openapi_extra=BEARER)
+async def get_assessment(screen_id: str, hot: HotRead) -> Response:
     """Per-domain probability, threshold decision and exact explanation, with the model version used."""
     # At driver level, as the screen itself (screening.screens.router).
-    return json_response(await assess_screen_hot(hot, registry, model, screen_id))
+    return json_response(await assess_screen_hot(hot, screen_id))
 
 
 @router.get("", response_model=list[ModelVersionRead])

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from screening.config import Settings
+from screening.ops.logging import lean_records
 from screening.ops.metrics import ServiceCollector
 from screening.ops.middleware import RequestMiddleware
 from screening.ops.router import router
@@ -18,5 +19,6 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.service_metrics.register(
         ServiceCollector(lambda: getattr(app.state, "session_factory", None), lambda: model_version(app.state))
     )
+    lean_records()
     app.add_middleware(RequestMiddleware, log_requests=settings.log_requests)
     app.include_router(router)

@@ -49,6 +49,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, separators=(",", ":"), default=str)
 
 
+def lean_records() -> None:
+    """Stop the logging module gathering what these logs never show: the calling file and line (a walk up
+    the stack), thread and process names. The logging HOWTO's "Optimization" section lists these switches;
+    every request writes a line, and gathering them cost about a sixth of it (13.8 against 11.6 µs here)."""
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
 def log_config(level: str = "INFO", json_format: bool = True) -> dict[str, Any]:
     """A `logging.config.dictConfig` for the service and uvicorn's own loggers (given to `uvicorn.run`)."""
     formatter = (

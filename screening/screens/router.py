@@ -15,6 +15,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 from sqlalchemy.orm import Session
 
 from screening.audit import service as audit
+from screening.auth.dependencies import BEARER
 from screening.auth.schemas import Principal
 from screening.dependencies import RegistryDep, SettingsDep
 from screening.errors import Invalid
@@ -69,17 +70,16 @@ async def list_screens(
         limit=min(limit, settings.page_size_max), offset=offset))
 
 
-@router.get("/{screen_id}", response_model=ScreenRead)
-async def get_screen(screen_id: str, registry: RegistryDep, hot: HotRead) -> Response:
+@router.get("/{screen_id}", response_model=ScreenRead, openapi_extra=BEARER)
+async def get_screen(screen_id: str, hot: HotRead) -> Response:
     """The screen with its answers, consent, instrument scores and progress."""
-    return json_response(await service.read_screen_hot(hot, registry, screen_id))
+    return json_response(await service.read_screen_hot(hot, screen_id))
 
 
-@router.patch("/{screen_id}/answers", response_model=ScreenRead)
-async def patch_answers(screen_id: str, body: AnswersPatch, registry: RegistryDep, hot: HotWrite) -> Response:
+@router.patch("/{screen_id}/answers", response_model=ScreenRead, openapi_extra=BEARER)
+async def patch_answers(screen_id: str, body: AnswersPatch, hot: HotWrite) -> Response:
     """Merge answers into the screen. One invalid value rejects the whole request and changes nothing."""
-    return model_response(
-        await service.patch_answers_hot(hot, registry, screen_id, body.answers, body.expected_revisions))
+    return model_response(await service.patch_answers_hot(hot, screen_id, body.answers, body.expected_revisions))
 
 
 @router.put("/{screen_id}/consent", response_model=ScreenRead)

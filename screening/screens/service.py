@@ -435,13 +435,13 @@ def answer_history(session: Session, screen_id: str) -> list[AnswerHistoryEntry]
 # -- The tablet's hot routes, at driver level (screening.driver) --------------------------------------
 
 
-async def read_screen_hot(hot: Hot, registry: Registry, screen_id: str) -> bytes:
+async def read_screen_hot(hot: Hot, screen_id: str) -> bytes:
     """The screen, its answers, consent, scores and progress, as the response body; the read audited before
     it is shown."""
     loaded = await store.load(hot.db, hot.claims.user_id, screen_id)
     user = hot.principal(loaded.user)
     screen = check_screen(loaded.screen, screen_id, user)
-    async with hot.db.write() as tx:
+    async with hot.db.append() as tx:
         audit.record_hot(tx, user.actor, "screen.read", "screen", screen.id)
     contacts = await store.previous_contacts(hot.db, screen)
     # The body is a pure function of the loaded row (and the count): built and serialised once per state.
@@ -449,13 +449,13 @@ async def read_screen_hot(hot: Hot, registry: Registry, screen_id: str) -> bytes
     key = (loaded.key, contacts)
     body: bytes | None = bodies.get(key)
     if body is None:
-        read = screen_read(registry, screen, loaded.answers, loaded.consent, loaded.names, contacts)
+        read = screen_read(hot.registry, screen, loaded.answers, loaded.consent, loaded.names, contacts)
         body = bodies.put(key, ScreenRead.__pydantic_serializer__.to_json(read))
     return body
 
 
 async def patch_answers_hot(
-    hot: Hot, registry: Registry, screen_id: str, answers: dict[str, Any], expected_revisions: dict[str, int] | None
+    hot: Hot, screen_id: str, answers: dict[str, Any], expected_revisions: dict[str, int] | None
 ) -> ScreenRead:
     """`patch_answers` at driver level: the screen locked, merged, its history and audit entry, one commit."""
     now = utcnow()
@@ -463,7 +463,7 @@ async def patch_answers_hot(
         loaded = await store.load(hot.db, hot.claims.user_id, screen_id, tx)
         user = hot.principal(loaded.user)
         screen = check_screen(loaded.screen, screen_id, user)
-        validate_answers(registry, answers)
+        validate_answers(hot.registry, answers)
         ensure_editable(screen)
         changes = merge_answers(loaded.answers, answers, expected_revisions, screen_id=screen.id, user_id=user.id,
                                 now=now)
@@ -471,5 +471,5 @@ async def patch_answers_hot(
         if changes.events:
             screen = replace(screen, updated_at=now)
             audit.record_hot(tx, user.actor, "screen.answers.update", "screen", screen.id, {"items": changes.items})
-    return screen_read(registry, screen, changes.stored, loaded.consent, loaded.names,
+    return screen_read(hot.registry, screen, changes.stored, loaded.consent, loaded.names,
                        await store.previous_contacts(hot.db, screen))
