@@ -67,24 +67,34 @@ def serve(
     port: Annotated[int, typer.Option(envvar="SCREENING_PORT", help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, envvar="SCREENING_WORKERS", help="Worker processes.")] = 1,
 ) -> None:
-    """Run the service (migrating the database first unless SCREENING_MIGRATE_ON_START=false)."""
-    import uvicorn
+    """Run the service (migrating the database first unless SCREENING_MIGRATE_ON_START=false).
 
+    One worker runs in this process; several run under gunicorn's arbiter, forked after the app is imported
+    (screening.ops.server)."""
+    # Before anything imports prometheus_client (screening.ops does): it picks its multi-process mode at
+    # import, and with several workers it is imported once, in gunicorn's arbiter, before the fork.
+    if workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _prepare_multiprocess_metrics()
     from screening.ops.logging import log_config
 
     settings = Settings()
     if settings.migrate_on_start:
         migrate()
-    if workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        _prepare_multiprocess_metrics()
+    logs = log_config(settings.log_level, settings.log_json)
+    if workers > 1:
+        from screening.ops import server
+
+        server.run(host, port, workers, logs)
+        return
+    import uvicorn
+
     uvicorn.run(
         "screening.app:create_app",
         factory=True,
         host=host,
         port=port,
-        workers=workers,
         access_log=False,  # request lines can carry query strings; the service logs what it needs itself
-        log_config=log_config(settings.log_level, settings.log_json),
+        log_config=logs,
         proxy_headers=True,
     )
 

@@ -60,7 +60,8 @@ def lean_records() -> None:
 
 
 def log_config(level: str = "INFO", json_format: bool = True) -> dict[str, Any]:
-    """A `logging.config.dictConfig` for the service and uvicorn's own loggers (given to `uvicorn.run`)."""
+    """A `logging.config.dictConfig` for the service's, uvicorn's and gunicorn's loggers (given to `uvicorn.run`,
+    or as gunicorn's `logconfig_dict`)."""
     formatter = (
         {"()": "screening.ops.logging.JsonFormatter"}
         if json_format
@@ -84,5 +85,9 @@ def log_config(level: str = "INFO", json_format: bool = True) -> dict[str, Any]:
             "uvicorn.error": {"level": level},
             # Request lines carry raw paths and query strings; the service writes its own request log.
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+            # gunicorn's arbiter, with several workers (screening.ops.server).
+            "gunicorn.error": {"handlers": ["default"], "level": level, "propagate": False},
+            "gunicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
         },
+        "root": {"handlers": ["default"], "level": "WARNING"},
     }

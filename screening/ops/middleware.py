@@ -20,7 +20,6 @@ from screening.ops.metrics import REQUEST_LATENCY, REQUESTS_IN_ERROR
 log = logging.getLogger("screening.request")
 # A caller's (e.g. the load balancer's) request id is kept only if it is short and plain.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_PID = os.getpid()
 
 
 def _route_template(scope: Scope) -> str:
@@ -34,6 +33,9 @@ class RequestMiddleware:
     def __init__(self, app: ASGIApp, log_requests: bool = True) -> None:
         self.app = app
         self.log_requests = log_requests
+        # Built with the middleware stack, on a worker's first request: after gunicorn's fork, so each
+        # worker logs its own pid (the module is imported once, in the arbiter).
+        self.pid = os.getpid()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,5 +70,5 @@ class RequestMiddleware:
                 REQUESTS_IN_ERROR.labels(method, route).inc()
             if self.log_requests:
                 log.info("request", extra={"request_id": request_id, "method": method, "route": route, "status": status,
-                                           "duration_ms": round(elapsed * 1000, 2), "worker_pid": _PID})
+                                           "duration_ms": round(elapsed * 1000, 2), "worker_pid": self.pid})
             request_id_var.reset(token)
