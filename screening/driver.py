@@ -260,6 +260,7 @@ class _SqliteWriteTx(WriteTx):
 class _Batch:
     committed: asyncio.Future[None]
     open: int = 0  # units inside the batch right now
+    lost: BaseException | None = None  # set when SQLite rolled the whole transaction back itself
 
 
 class SqliteHot(HotDatabase):
@@ -338,46 +339,69 @@ class SqliteHot(HotDatabase):
                     loop = asyncio.get_running_loop()
                     batch = self._batch = _Batch(loop.create_future())
                     loop.call_soon(self._commit, batch)
+        if batch.open:
+            # Another unit is between its SAVEPOINT and RELEASE: it awaited something real, which a unit on
+            # this connection must never do (the two would share one savepoint stack).
+            raise RuntimeError("a SQLite hot unit of work awaited inside write(): units must run straight through")
         tx = _SqliteWriteTx(self.statements, self._cursor)
         batch.open += 1
-        self._cursor.execute("SAVEPOINT unit")
         try:
-            yield tx
-            await self.before_commit(tx)
-            tx.flush()
-        except BaseException:
-            self._cursor.execute("ROLLBACK TO unit")
+            self._cursor.execute("SAVEPOINT unit")
+            try:
+                yield tx
+                await self.before_commit(tx)
+                tx.flush()
+            except BaseException as exc:
+                self._undo_unit(batch, exc)
+                raise
             self._cursor.execute("RELEASE unit")
-            raise
         finally:
             batch.open -= 1
-        self._cursor.execute("RELEASE unit")
         await asyncio.shield(batch.committed)
+
+    def _undo_unit(self, batch: _Batch, exc: BaseException) -> None:
+        """Roll the failed unit back to its savepoint. Some errors (a full disk, an I/O error) make SQLite end the
+        whole transaction itself: then every unit of the batch is lost, and none may be acknowledged."""
+        if self._writer.in_transaction:
+            try:
+                self._cursor.execute("ROLLBACK TO unit")
+                self._cursor.execute("RELEASE unit")
+                return
+            except sqlite3.Error:
+                pass
+        batch.lost = exc
+        if self._batch is batch:
+            self._batch = None  # later units open a new batch, once this one has let the lock go
 
     def _commit(self, batch: _Batch) -> None:
         loop = asyncio.get_running_loop()
-        if batch.open:  # a unit is still inside (it awaited something real): commit after it
+        if batch.open:  # a unit is still inside: commit after it
             loop.call_soon(self._commit, batch)
             return
-        self._batch = None
+        if self._batch is batch:
+            self._batch = None
         try:
+            if batch.lost is not None:
+                raise sqlite3.OperationalError(
+                    f"the batch's transaction was rolled back by SQLite ({type(batch.lost).__name__})")
             self._cursor.execute("COMMIT")
         except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                self._cursor.execute("ROLLBACK")
+            if self._writer.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._cursor.execute("ROLLBACK")
             batch.committed.set_exception(exc)
             batch.committed.add_done_callback(lambda f: f.exception())  # retrieved even if nobody waits
         else:
             batch.committed.set_result(None)
         finally:
-            self._gate.release()
+            self._release()
         self._commits += 1
         if self._commits >= CHECKPOINT_EVERY and self._checkpoint_task is None:
             self._commits = 0
             self._checkpoint_task = loop.create_task(self._checkpoint())
 
     async def _begin(self) -> None:
-        if self._gate.acquire(blocking=False):
+        if self._gate.try_acquire():
             try:
                 self._cursor.execute("BEGIN IMMEDIATE")
                 return
@@ -388,8 +412,9 @@ class SqliteHot(HotDatabase):
         await anyio.to_thread.run_sync(self._begin_waiting)
 
     def _begin_waiting(self) -> None:
-        """In a thread: wait for the in-process gate, then for SQLite's lock, as long as the ORM would."""
-        if not self._gate.acquire(timeout=self._gate.timeout):
+        """In a thread: wait for the writer gate (this process, then every process), then for SQLite's own lock
+        should a writer outside the gate hold it, as long as the ORM would."""
+        if not self._gate.acquire():
             raise sqlite3.OperationalError("database is locked")
         try:
             self._writer.execute(f"PRAGMA busy_timeout={int(self._gate.timeout * 1000)}")
@@ -400,6 +425,9 @@ class SqliteHot(HotDatabase):
         except BaseException:
             self._gate.release()
             raise
+
+    def _release(self) -> None:
+        self._gate.release()
 
     async def _checkpoint(self) -> None:
         """Copy the write-ahead log into the database file, off the loop; PASSIVE never blocks writers."""
