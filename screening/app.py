@@ -99,6 +99,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Screens people in police custody for mental health, learning disability and substance needs, "
         "and recommends diversion routes.",
         lifespan=lifespan,
+        # The service's metrics are Prometheus (screening.ops) and it configures no OpenTelemetry; left on,
+        # FastAPI's native telemetry looked up the global OpenTelemetry providers on every request (about 5%
+        # of a screen read's CPU here). A site that adds OpenTelemetry can turn it back on here.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     install_handlers(app)

@@ -55,17 +55,23 @@ async def assess_screen_hot(hot: Hot, screen_id: str) -> bytes:
     bundle, registry = hot.model, hot.registry
     if bundle is None:
         raise Unavailable("No model is being served by this instance.")
-    answers = {k: a.value for k, a in loaded.answers.items()}
-    # Age on the day of the screen, not today: the model was asked about the person in custody then.
-    age = age_on(screen.date_of_birth, screen.created_at.date()) if screen.date_of_birth else None
-    # Ethnicity is deliberately not passed: it is recorded for monitoring only, never a model input.
-    result = bundle.assess(answers, age=age, sex=screen.sex)
-    bodies = bundle.derived.get("assessment_body")
-    if bodies is None:
-        bodies = bundle.derived["assessment_body"] = lru_cache(maxsize=MEMO_SIZE)(partial(_body, bundle))
-    body: bytes = bodies(registry, frozenset(answers.items()), age, screen.sex)
+    # What is shown and recorded is a pure function of the loaded row under this model: worked out once per row.
+    views = hot.db.memo("model.assessment")
+    view: tuple[dict[str, Any], bytes] | None = views.get((bundle, loaded.key))
+    if view is None:
+        answers = {k: a.value for k, a in loaded.answers.items()}
+        # Age on the day of the screen, not today: the model was asked about the person in custody then.
+        age = age_on(screen.date_of_birth, screen.created_at.date()) if screen.date_of_birth else None
+        # Ethnicity is deliberately not passed: it is recorded for monitoring only, never a model input.
+        result = bundle.assess(answers, age=age, sex=screen.sex)
+        bodies = bundle.derived.get("assessment_body")
+        if bodies is None:
+            bodies = bundle.derived["assessment_body"] = lru_cache(maxsize=MEMO_SIZE)(partial(_body, bundle))
+        view = views.put((bundle, loaded.key), (_recorded(result), bodies(registry, frozenset(answers.items()), age,
+                                                                           screen.sex)))
+    recorded, body = view
     async with hot.db.append() as tx:
         tx.add(_record, {"screen_id": screen.id, "model_version": bundle.version, "model_sha256": bundle.sha256,
-                         "assessed_at": utcnow(), "assessed_by_id": user.id, "result": _recorded(result)})
+                         "assessed_at": utcnow(), "assessed_by_id": user.id, "result": recorded})
         audit.record_hot(tx, user.actor, "screen.assessment", "screen", screen.id, {"model_version": bundle.version})
     return body

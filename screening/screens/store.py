@@ -82,9 +82,6 @@ def _json_array(dialect: str, *cols: ColumnElement[Any]) -> ColumnElement[Any]:
     return func.json_build_array(*cols) if dialect == "postgresql" else func.json_array(*cols)
 
 
-def _json_value(dialect: str, col: ColumnElement[Any]) -> ColumnElement[Any]:
-    # SQLite keeps JSON as text: json() embeds it as a value rather than as a string.
-    return col if dialect == "postgresql" else func.json(col)
 
 
 def _as_text(dialect: str, col: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -100,7 +97,9 @@ _SCREEN_COLS = (_s.c.id, _s.c.custody_record, _s.c.date_of_birth, _s.c.sex, _s.c
 
 
 def _load(dialect: str) -> ClauseElement:
-    answer = _json_array(dialect, _a.c.item_id, _json_value(dialect, _a.c.value), _a.c.revision)
+    # SQLite keeps a JSON value as text and embeds it as a string here (json() would parse every value in SQL,
+    # more than doubling the statement's cost); it is parsed in Python only when the row is new (see load).
+    answer = _json_array(dialect, _a.c.item_id, _a.c.value, _a.c.revision)
     answers = select(_as_text(dialect,
         func.json_agg(answer) if dialect == "postgresql" else func.json_group_array(answer)
     )).where(_a.c.screen_id == _s.c.id).scalar_subquery()
@@ -168,7 +167,7 @@ def _when(value: Any) -> datetime:
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
-def _parse(row: tuple[Any, ...], key: tuple[Any, ...]) -> Loaded:
+def _parse(row: tuple[Any, ...], key: tuple[Any, ...], dialect: str) -> Loaded:
     nu, ns = len(_USER_COLS), len(_SCREEN_COLS)
     u, s = row[:nu], row[nu:nu + ns]
     answers_json, consent_json, creator, finaliser = row[nu + ns:]
@@ -176,7 +175,13 @@ def _parse(row: tuple[Any, ...], key: tuple[Any, ...]) -> Loaded:
     if s[0] is None:
         return Loaded(user, None, {}, None, {}, key)
     screen = ScreenRow(*s)
-    answers = {item_id: StoredAnswer(value, revision) for item_id, value, revision in _json(answers_json) or ()}
+    rows = _json(answers_json) or ()
+    if dialect == "sqlite":
+        # The column's JSON text, except that SQLite's numeric affinity has already made a number of "2".
+        answers = {item_id: StoredAnswer(json.loads(value) if isinstance(value, str) else value, revision)
+                   for item_id, value, revision in rows}
+    else:
+        answers = {item_id: StoredAnswer(value, revision) for item_id, value, revision in rows}
     consent = None
     if consent_json is not None:
         screening, health, court, capacity, recorded_at, recorded_by = _json(consent_json)
@@ -209,7 +214,7 @@ async def load(hot: HotDatabase, user_id: int, screen_id: str, tx: WriteTx | Non
     memo = hot.memo("screens.load")
     loaded: Loaded | None = memo.get(row)
     if loaded is None:
-        loaded = memo.put(row, _parse(hot.statements[_load].row(row), row))  # type: ignore[arg-type]
+        loaded = memo.put(row, _parse(hot.statements[_load].row(row), row, hot.statements.name))  # type: ignore[arg-type]
     return loaded
 
 
