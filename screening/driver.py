@@ -552,8 +552,8 @@ class PostgresHot(HotDatabase):
         self.statements = Statements(engine.dialect)
         url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            url, min_size=pool_size, max_size=pool_size, kwargs={"autocommit": True}, open=False,
-            name="screening-hot",
+            url, min_size=pool_size, max_size=pool_size, open=False, name="screening-hot",
+            kwargs={"autocommit": True, "application_name": "screening-hot"},  # named in pg_stat_activity
         )
         self._opened = False
         self._appends: list[_Unit] = []

@@ -9,6 +9,7 @@ import itertools
 import json
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,13 @@ def test_the_split_entry_hashes_as_the_whole_one(detail: dict[str, Any], actor: 
     assert hashlib.sha256((head + prev + tail).encode()).hexdigest() == _chain_hash(prev, fields)
 
 
+def _run(coro: Any) -> Any:
+    """Run a coroutine on an event loop of its own, in a thread: a session-wide browser fixture (Playwright's
+    sync API) may already have a loop running in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def _hot(engine: Engine) -> HotDatabase:
     return hot_database(engine, audit.write_hot, pool_size=2)
 
@@ -71,10 +79,10 @@ def test_hot_appends_chain_with_the_orms_and_verify(engine: Engine, session: Ses
         finally:
             await hot.close()
 
-    asyncio.run(run())
+    _run(run())
     audit.record(session, SYSTEM, "test.orm", "thing", "x")
     session.commit()
-    asyncio.run(run())
+    _run(run())
     assert _audit_count(session) == 7
     assert verify_chain(session).ok
 
@@ -94,7 +102,7 @@ def test_a_failed_hot_transaction_writes_nothing(engine: Engine, session: Sessio
         finally:
             await hot.close()
 
-    asyncio.run(run())
+    _run(run())
     rows = session.scalars(select(AuditEntry.record_id)).all()
     assert rows == ["2"]
 
@@ -104,7 +112,7 @@ def test_sqlite_waits_for_a_busy_lock_off_the_loop(tmp_path: Path) -> None:
     (SQLite's single-writer lock only: PostgreSQL's asyncio connections never block the loop.)"""
     engine = make_engine(Settings(database_url=f"sqlite:///{tmp_path}/lock.db", data_dir=tmp_path))
     migrate.upgrade(engine)
-    other = sqlite3.connect(engine.url.database or "", isolation_level=None)
+    other = sqlite3.connect(engine.url.database or "", isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
     ticks: list[float] = []
 
@@ -133,7 +141,7 @@ def test_sqlite_waits_for_a_busy_lock_off_the_loop(tmp_path: Path) -> None:
         return waited
 
     try:
-        waited = asyncio.run(run())
+        waited = _run(run())
     finally:
         other.close()
         engine.dispose()
@@ -230,10 +238,57 @@ def test_one_bad_append_fails_alone_in_its_batch(engine: Engine, session: Sessio
             await hot.close()
 
     hot = _hot(engine)
-    outcomes = asyncio.run(run())
+    outcomes = _run(run())
     failures = [o for o in outcomes if isinstance(o, BaseException)]
     assert len(failures) == 2 and isinstance(failures[1], RuntimeError)
     session.rollback()
     recorded = set(session.scalars(select(AuditEntry.record_id)).all())
     assert recorded == {f"good-{i}" for i in range(10)}
     assert verify_chain(session).ok
+
+
+@pytest.fixture(scope="module")
+def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A migrated PostgreSQL database of this module's own (it terminates connections to it)."""
+    from tests.conftest import _migrate, _postgres_database
+
+    for url in _postgres_database():
+        _migrate(url, tmp_path_factory.mktemp("pg-failover"))
+        yield url
+
+
+def test_hot_pool_recovers_after_its_connections_are_cut(pg_url: str, tmp_path: Path) -> None:
+    """A failover or a restarted PostgreSQL cuts every connection: the hot routes' pool does not ping (a round
+    trip per tap), so a request that meets a dead connection may fail, but the pool drops it and the next
+    requests (the tablet retries) go through, and the audit chain stays whole."""
+    from sqlalchemy import create_engine, text
+
+    from screening.app import create_app
+    from screening.db import make_session_factory
+    from tests.conftest import TEST_SECRET
+
+    settings = Settings(environment="test", database_url=pg_url, data_dir=tmp_path, secret_key=TEST_SECRET,
+                        person_key=TEST_SECRET + "-person", db_concurrency=2)
+    engine = make_engine(settings)
+    session = make_session_factory(engine)()
+    try:
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            h = headers_for(client, make_user(session))
+            s = create_screen(client, h)
+            url = f"/api/v1/screens/{s['id']}"
+            assert client.get(url, headers=h).status_code == 200
+            admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                cut = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                        "WHERE datname = current_database() AND application_name = 'screening-hot'"))
+                assert cut.scalar() == 2
+            admin.dispose()
+            codes = [client.get(url, headers=h).status_code for _ in range(6)]
+            assert set(codes) <= {200, 500}
+            assert codes[-3:] == [200, 200, 200], codes
+            assert client.patch(url + "/answers", json={"answers": {"phq9_1": 2}}, headers=h).status_code == 200
+        session.rollback()
+        assert verify_chain(session).ok
+    finally:
+        session.close()
+        engine.dispose()
