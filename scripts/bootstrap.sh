@@ -41,6 +41,10 @@ if [[ ! -f $stamp ]]; then
   fi
   touch "$stamp"
 fi
+# Byte-compile the service's own package: machines of this kind set PYTHONDONTWRITEBYTECODE=1, so without
+# this every start compiles ~100 modules from source (0.2 s of a 1.2 s start-up). Stale files are ignored
+# by Python (it checks the source's time), so re-running after an edit is enough.
+.venv/bin/python -m compileall -q screening >/dev/null
 
 if [[ $profile == dev ]]; then
   # axe-core for the browser tests' accessibility checks, pinned in package-lock.json (npm registry only).

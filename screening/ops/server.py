@@ -38,8 +38,10 @@ class Server(BaseApplication):  # type: ignore[misc]
 
         app = create_app()
         # Everything imported and built so far lives as long as the workers: out of the collector's way, and
-        # not copied into each worker by the collector touching it.
+        # not copied into each worker by the collector touching it. (`screening serve` switched the collector
+        # off for the import; the arbiter runs with it again, and so do the workers it forks.)
         gc.freeze()
+        gc.enable()
         return app
 
 
