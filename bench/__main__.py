@@ -42,6 +42,9 @@ SUITE = "Bench Custody Suite"
 TABLETS = 16  # screens patched in turn, one per simulated tablet
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
+# The last run before the hot routes moved to driver level: the "before" of the before-and-after table.
+BEFORE_REV = "3ab6356"
+
 # Goals of issue 7, as ratios to the minimal endpoint measured in the same run.
 GOAL_RATIO = 0.4
 GOAL_ASSESSMENT_P99_MS = 25.0
@@ -449,8 +452,49 @@ def write_markdown(res: Results, args: argparse.Namespace, out: Path, started: d
         lines += ["", "`GET /api/v1/screens/{id}/assessment` is not served by this build, so it was not measured; "
                   "`GET /api/v1/screens/{id}` (answers, instrument scores, the read audited) stands in for a read."]
     lines += [f"\n{n}" for n in res.notes if n != "assessment-missing"]
+    lines += before_and_after(res, args.before)
     out.write_text("\n".join(lines) + "\n")
     _update_readme(out.read_text())
+
+
+def _cpu_rows(table: str) -> dict[tuple[str, str, str], tuple[float, float]]:
+    """(endpoint, database, workers) -> (server CPU ms/req, ratio to minimal (CPU)) from a results table."""
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 11 and cells[1] in ("sqlite", "postgres"):
+            try:
+                rows[(cells[0], cells[1], cells[2])] = (float(cells[7]), float(cells[10]))
+            except ValueError:
+                continue
+    return rows
+
+
+def before_and_after(res: Results, rev: str) -> list[str]:
+    """Server CPU per request, one worker, against the run recorded at `rev`; as multiples of the minimal
+    endpoint's CPU measured just before each row, which corrects for the machine's drift between runs."""
+    if not rev:
+        return []
+    try:
+        old = subprocess.run(["git", "show", f"{rev}:bench/results.md"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return [f"\n(No before-and-after table: `git show {rev}:bench/results.md` failed.)"]
+    before = _cpu_rows(old)
+    after = {(r.name, r.backend, str(r.workers)): (r.cpu_ms, r.cpu_ratio) for r in res.runs if r.cpu_ratio}
+    names = ["PATCH /screens/{id}/answers", "GET /screens/{id}", "GET /screens/{id}/assessment",
+             "GET /screens/{id}/recommendations"]
+
+    def cell(row: tuple[float, float] | None) -> str:
+        return "-" if row is None or not row[1] else f"{row[0]:.2f} ms ({1 / row[1]:.0f}\u00d7)"
+
+    lines = ["", f"Before and after: server CPU per request with one worker, and in brackets as a multiple of the "
+             f"minimal endpoint's CPU measured just before it. Before: `git show {rev}:bench/results.md`.", "",
+             "| endpoint | SQLite before | SQLite after | PostgreSQL before | PostgreSQL after |", "|---|---|---|---|---|"]
+    for name in names:
+        cells = [cell(d.get((name, db, "1"))) for db in ("sqlite", "postgres") for d in (before, after)]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return lines
 
 
 README = ROOT / "README.md"
@@ -476,6 +520,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--postgres-url", default=os.environ.get("SCREENING_BENCH_POSTGRES_URL", DEFAULT_PG),
                    help="admin URL of a local PostgreSQL; the bench creates and drops its own database")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
+    p.add_argument("--before", default=BEFORE_REV, metavar="REV",
+                   help=f"commit whose bench/results.md the 'before and after' table compares with (default {BEFORE_REV}; "
+                        "'' for none)")
     args = p.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk (scripts/bootstrap.sh dev does it)", file=sys.stderr)
@@ -523,6 +570,7 @@ def in_process(res: Results) -> None:
 
     res.extra.extend(inprocess.measure_all(res.notes))
     res.extra.extend(inprocess.units_of_work(res.notes))
+    res.extra.extend(inprocess.request_log_line(res.notes))
 
 
 if __name__ == "__main__":

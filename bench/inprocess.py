@@ -189,3 +189,30 @@ def units_of_work(notes: list[str]) -> list[tuple[str, str, str, str]]:
             return rows
         finally:
             engine.dispose()
+
+
+def request_log_line(notes: list[str]) -> list[tuple[str, str, str, str]]:
+    """What the JSON request log line costs, as the service configures logging, written to /dev/null."""
+    import logging
+    import logging.config
+    import os
+    import sys
+
+    from screening.ops.logging import lean_records, log_config
+
+    config = log_config("INFO", True)
+    saved, devnull = sys.stderr, open(os.devnull, "w")
+    try:
+        sys.stderr = devnull  # the handler's stream is resolved ("ext://sys.stderr") when configured
+        logging.config.dictConfig(config)
+        lean_records()
+        log = logging.getLogger("screening.request")
+        extra = {"request_id": "0" * 32, "method": "GET", "route": "/api/v1/screens/{screen_id}", "status": 200,
+                 "duration_ms": 1.23, "worker_pid": os.getpid()}
+        cost = _cpu_per_call(lambda: log.info("request", extra=extra), n=5000)
+    finally:
+        sys.stderr = saved
+        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+        devnull.close()
+    return [("one JSON request log line, as the service logs every request (to /dev/null; least of 5 runs)",
+             f"{cost * 1e6:.0f} µs CPU", "", "")]
