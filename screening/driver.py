@@ -184,8 +184,10 @@ class HotDatabase:
         self.before_commit = before_commit
         self._memos: dict[str, Memo] = {}
 
-    def memo(self, name: str, size: int = 1024) -> Memo:
-        """A bounded memo kept with this database (so test databases never share one)."""
+    def memo(self, name: str, size: int = 256) -> Memo:
+        """A bounded memo kept with this database (so test databases never share one). The default bounds a
+        memo of loaded screens or of their bodies (a few to ~20 KB each) to a few MB per worker: plenty for the
+        screens a worker's tablets have open at once."""
         memo = self._memos.get(name)
         if memo is None:
             memo = self._memos[name] = Memo(size)

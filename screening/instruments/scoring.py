@@ -144,8 +144,8 @@ def score(instrument: Instrument, answers: Answers) -> ScoreResult:
     )
 
 
-# Distinct answer sets remembered per instrument and process; an entry is a few hundred bytes.
-MEMO_SIZE = 4096
+# Distinct answer sets remembered per instrument and process (an entry is about a kilobyte: ~11 MB at most).
+MEMO_SIZE = 1024
 
 
 class InstrumentMemo:

@@ -36,8 +36,9 @@ SUPPORTED_FORMAT = 1
 # `onnx_raw_vs_tables_max_abs_diff`, about 1e-6 on log-odds); 1e-4 leaves room for other CPUs while
 # still catching a table that does not belong to its model.
 RAW_AGREEMENT_TOL = 1e-4
-# Distinct (answers, age, sex) assessments remembered per loaded artifact and process (a few KB each).
-MEMO_SIZE = 2048
+# Distinct (answers, age, sex) assessments remembered per loaded artifact and process: ~16 KB each, and as many
+# response bodies (~20 KB each, screening.model.assessments), so 256 of each bound them to ~9 MB a worker.
+MEMO_SIZE = 256
 
 
 @dataclass(frozen=True, slots=True)

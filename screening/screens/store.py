@@ -211,6 +211,9 @@ async def load(hot: HotDatabase, user_id: int, screen_id: str, tx: WriteTx | Non
         row = rows[0] if rows else None
     if row is None:
         return Loaded(None, None, {}, None, {})
+    if tx is not None:
+        # Read to be changed: the row will not be seen again, so it is not worth a place in the memo.
+        return _parse(hot.statements[_load].row(row), row, hot.statements.name)  # type: ignore[arg-type]
     memo = hot.memo("screens.load")
     loaded: Loaded | None = memo.get(row)
     if loaded is None:
