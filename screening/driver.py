@@ -11,19 +11,25 @@ What is kept from SQLAlchemy: statements are built with Core from the same table
 compiled once per dialect at start-up, and values go through the column types' own bind and result
 processors, so a row written here is exactly what the ORM writes and reads.
 
-Transactions come in two shapes, which both databases share:
+Transactions come in three shapes, which both databases share:
 
 * `read_one` / `read_all`: one statement, its own snapshot, no lock.
-* `write()`: a write transaction. `fetch` runs a statement now (a locked read-modify-write);
-  `add` queues statements and `audit` queues audit entries, all sent at commit, so on PostgreSQL the
-  whole write is one round trip after the reads. The audit entries are chained and committed in the
-  same transaction as the change, or not at all.
+* `write()`: a write transaction. `fetch` runs a statement now (a locked read-modify-write) and `add`
+  queues statements; at commit the `before_commit` hook (the audit module's `write_hot`) chains the
+  audit entries queued on the transaction, so they commit with the change or not at all. On PostgreSQL
+  everything after the reads goes in one round trip; on SQLite the units of work of the moment share
+  one transaction, each in a savepoint (group commit).
+* `append()`: a write that only adds rows - a read's audit entry, an assessment record - committed with
+  the other appends of the moment, in one round trip on PostgreSQL.
+
+Both write shapes return only once their transaction has committed: nothing is acknowledged before it is
+durable.
 
 SQLite runs on the event loop: a statement costs microseconds, and a thread-pool hop cost 0.28 ms of
-CPU per request under load (the GIL hand-offs between the loop and the thread). The write lock is
-tried without waiting; when another process or thread holds it, the wait happens in a thread, so the
-loop never sleeps in SQLite's busy handler. PostgreSQL runs on psycopg's asyncio connections, so a
-slow network never blocks the loop.
+CPU per request under load (the GIL hand-offs between the loop and the thread). The write lock
+(`screening.db.WriterGate`) is tried without waiting; when another process or thread holds it, the
+wait happens in a thread, so the loop never sleeps in SQLite's busy handler. PostgreSQL runs on
+psycopg's asyncio connections, so a slow network never blocks the loop.
 """
 
 from __future__ import annotations

@@ -1,17 +1,19 @@
 """Who is asking, and the request's unit of work.
 
-Two ways for a route to get the signed-in user:
+Three ways for a route to get the signed-in user:
 
 * `Authorize(permission)` (and `CurrentUser`): a dependency that loads the user in the request's
   session (`SessionDep`); the route is a plain `def`, run in the thread pool.
-* `Transact(permission)`: for the routes a tablet calls on every tap (open, read and patch a screen,
-  its assessment, recommendations, needs, decisions and referrals). The route is `async def` and
-  hands one function to the returned `Work`, which runs the whole unit of work - user check,
-  permission, the route's own reads and writes, the audit entry and the commit - in a single
-  thread-pool call. FastAPI sends each sync dependency and the sync route to the thread pool
-  separately; on the hot paths those hops cost more than the work (see bench/).
+* `Transact(permission)`: for the tablet's routes that use the ORM (open a screen, consent, finalise,
+  recommendations, needs, decisions and referrals). The route is `async def` and hands one function
+  to the returned `Work`, which runs the whole unit of work - user check, permission, the route's own
+  reads and writes, the audit entry and the commit - in a single thread-pool call. FastAPI sends each
+  sync dependency and the sync route to the thread pool separately; those hops cost more than the work.
+* `HotTransact(permission)`: for the three commonest taps (read a screen, patch its answers, read its
+  assessment), which work at driver level (`screening.driver`). The returned `Hot` checks the token's
+  user from the row the route's first statement loads together with the screen.
 
-Both check the same things in the same order, against the database on every request: a disabled user,
+All check the same things in the same order, against the database on every request: a disabled user,
 a bumped token version or a changed role ends the token at once, on every worker.
 """
 
