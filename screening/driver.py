@@ -41,12 +41,13 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio.to_thread
 from sqlalchemy import Engine, Table, bindparam, insert
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from screening.db import sqlite_pragmas, writer_gate
 
@@ -77,7 +78,7 @@ class Compiled:
 
     @classmethod
     def of(cls, stmt: ClauseElement, dialect: Dialect) -> Compiled:
-        compiled = stmt.compile(dialect=dialect)
+        compiled = cast(SQLCompiler, stmt.compile(dialect=dialect))
         binds = []
         for name, bind in compiled.binds.items():
             proc = bind.type._cached_bind_processor(dialect)
@@ -464,7 +465,7 @@ class SqliteHot(HotDatabase):
 
 def _named(dialect: Dialect) -> Dialect:
     """The same SQLite dialect with named parameters (`:name`), which sqlite3 takes as a dict."""
-    return type(dialect)(paramstyle="named")
+    return type(dialect)(paramstyle="named")  # type: ignore[call-arg]
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------------

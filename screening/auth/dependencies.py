@@ -188,7 +188,7 @@ class Hot:
 
 # The hot routes take the bearer token in `HotTransact` itself; this puts the same security requirement in
 # their OpenAPI entries as `Depends(oauth2)` does for the others.
-BEARER = {"security": [{"OAuth2PasswordBearer": []}]}
+BEARER: dict[str, Any] = {"security": [{"OAuth2PasswordBearer": []}]}
 
 
 class HotTransact:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache, partial
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table
 from sqlalchemy.sql import ClauseElement
 
 from screening.audit import service as audit
@@ -23,7 +24,7 @@ from screening.screens.service import age_on
 
 
 def _record(_dialect: str) -> ClauseElement:
-    return insert_rows(Assessment.__table__, ("screen_id", "model_version", "model_sha256", "assessed_at",
+    return insert_rows(cast(Table, Assessment.__table__), ("screen_id", "model_version", "model_sha256", "assessed_at",
                                               "assessed_by_id", "result"))
 
 

@@ -17,7 +17,7 @@ from gunicorn.app.base import BaseApplication
 from uvicorn_worker import UvicornWorker
 
 
-class Worker(UvicornWorker):
+class Worker(UvicornWorker):  # type: ignore[misc]
     """uvicorn on uvloop and httptools, with no access log: request lines can carry query strings, and the
     service writes its own request log without them (screening.ops.middleware)."""
 

@@ -132,7 +132,7 @@ def lock(session: Session, screen: Screen) -> Screen:
     return locked
 
 
-def ensure_editable(screen: Screen) -> None:
+def ensure_editable(screen: Screen | ScreenRow) -> None:
     if not may_edit_screen(screen.status):
         raise Conflict("This screen is final and can no longer be changed.")
     if screen.status == ScreenStatus.declined:
@@ -384,7 +384,7 @@ def screen_read(
         answers=values,
         revisions={k: a.revision for k, a in stored.items()},
         scores=scores,
-        progress=Progress.model_construct(**counts),
+        progress=Progress.model_construct(answered=counts["answered"], expected=counts["expected"]),
     )
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, Integer, String, Text, bindparam, cast, delete, func, select, update
+from sqlalchemy import JSON, Integer, String, Table, Text, bindparam, delete, func, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.sql import ClauseElement, ColumnElement
 
 from screening.auth.models import User
@@ -22,7 +23,7 @@ from screening.screens.linkage import REPEAT_WINDOW
 from screening.screens.models import Answer, AnswerEvent, Capacity, Consent, Screen
 from screening.screens.schemas import ConsentRead
 
-_u, _s, _a, _c, _ev = User.__table__, Screen.__table__, Answer.__table__, Consent.__table__, AnswerEvent.__table__
+_u, _s, _a, _c, _ev = (cast(Table, m.__table__) for m in (User, Screen, Answer, Consent, AnswerEvent))
 _creator, _finaliser, _recorder = _u.alias("creator"), _u.alias("finaliser"), _u.alias("recorder")
 
 
@@ -87,7 +88,7 @@ def _json_array(dialect: str, *cols: ColumnElement[Any]) -> ColumnElement[Any]:
 def _as_text(dialect: str, col: ColumnElement[Any]) -> ColumnElement[Any]:
     # JSON comes back as text on both databases (psycopg would parse it into unhashable lists): the raw
     # row is then a memo key, and is parsed once per distinct row.
-    return cast(col, Text) if dialect == "postgresql" else col
+    return sql_cast(col, Text) if dialect == "postgresql" else col
 
 
 _USER_COLS = (_u.c.id, _u.c.username, _u.c.full_name, _u.c.role, _u.c.custody_suites, _u.c.active, _u.c.token_version)
