@@ -98,11 +98,10 @@ class WriterGate:
                 return False
         return True
 
-    def acquire(self, timeout: float | None = None) -> bool:
+    def acquire(self) -> bool:
         """Both locks, waiting up to `timeout` seconds (in a thread): False, holding neither, past it."""
-        timeout = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
-        if not self._lock.acquire(timeout=timeout):
+        deadline = time.monotonic() + self.timeout
+        if not self._lock.acquire(timeout=self.timeout):
             return False
         if self._fd is None:
             return True

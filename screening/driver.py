@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -58,10 +59,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("screening.driver")
 
 Row = tuple[Any, ...]
-
-
-def _identity(value: Any) -> Any:
-    return value
 
 
 @dataclass(frozen=True)
@@ -101,9 +98,7 @@ class Compiled:
                 out[name] = proc(value)
         return out
 
-    def row(self, raw: Sequence[Any] | None) -> Row | None:
-        if raw is None:
-            return None
+    def row(self, raw: Sequence[Any]) -> Row:
         return tuple(v if p is None or v is None else p(v) for p, v in zip(self.results, raw, strict=True))
 
 
@@ -131,12 +126,14 @@ class Statements:
 
 
 BeforeCommit = Callable[["WriteTx"], Awaitable[None]]
+# Statements waiting to run, each with its parameter sets (several: an executemany).
+Queued = list[tuple[Compiled, list[dict[str, Any]]]]
 
 
 def _rows(stmt: Compiled, rows: Sequence[Sequence[Any]], raw: bool) -> list[Row]:
     if raw:
         return [tuple(r) for r in rows]
-    return [stmt.row(r) for r in rows]  # type: ignore[misc]
+    return [stmt.row(r) for r in rows]
 
 
 class Memo:
@@ -158,7 +155,7 @@ class Memo:
         return value
 
 
-class WriteTx:
+class WriteTx(ABC):
     """A write transaction. `add` queues statements, run in order before the next `fetch` or at commit;
     `info` carries what hooks queue (the audit module keeps its pending entries there)."""
 
@@ -166,7 +163,7 @@ class WriteTx:
         self.statements = statements
         self.dialect = statements.name
         self.info: dict[str, Any] = {}
-        self._queued: list[tuple[Compiled, list[dict[str, Any]]]] = []
+        self._queued: Queued = []
 
     def add(self, build: Callable[[str], ClauseElement], rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
         """Queue a statement with one parameter set, or several (an executemany); none queues nothing."""
@@ -175,14 +172,14 @@ class WriteTx:
         if many:
             self._queued.append((stmt, [stmt.params(r) for r in many]))
 
+    @abstractmethod
     async def fetch(self, build: Callable[[str], ClauseElement], params: Mapping[str, Any], *,
                     raw: bool = False) -> list[Row]:
         """Run what is queued, then this statement, and return its rows (inside the transaction); `raw`: as
         the driver gave them, before the column types' result processors (`Compiled.row`)."""
-        raise NotImplementedError
 
 
-class HotDatabase:
+class HotDatabase(ABC):
     """The hot routes' database: one per worker, opened in the app's lifespan."""
 
     statements: Statements
@@ -205,14 +202,14 @@ class HotDatabase:
         rows = await self.read_all(build, params, raw=raw)
         return rows[0] if rows else None
 
+    @abstractmethod
     async def read_all(self, build: Callable[[str], ClauseElement], params: Mapping[str, Any], *,
                        raw: bool = False) -> list[Row]:
         """One statement, its own consistent snapshot, no lock; `raw` as in `WriteTx.fetch`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def write(self) -> AbstractAsyncContextManager[WriteTx]:
         """A write transaction: committed when the block ends, rolled back if it raises."""
-        raise NotImplementedError
 
     def append(self) -> AbstractAsyncContextManager[WriteTx]:
         """A write that only adds rows - a read's audit entry, an assessment record: it may `add` statements
@@ -220,11 +217,13 @@ class HotDatabase:
         commit), and the block returns once they are: nothing is shown before its audit entry is durable."""
         return self.write()
 
+    @abstractmethod
     async def open(self) -> None:
-        """Connect (PostgreSQL's pool); called once in the lifespan."""
+        """Connect; called once in the lifespan."""
 
+    @abstractmethod
     async def close(self) -> None:
-        raise NotImplementedError
+        """Wait for what is in flight, then disconnect; called once at the end of the lifespan."""
 
 
 def hot_database(engine: Engine, before_commit: BeforeCommit, *, pool_size: int) -> HotDatabase:
@@ -275,10 +274,10 @@ class _Batch:
 class SqliteHot(HotDatabase):
     """Two sqlite3 connections per worker, used from the event loop: one reads, one writes.
 
-    Write transactions never overlap (an asyncio lock; the fast path never awaits between BEGIN and
-    COMMIT), and `BEGIN IMMEDIATE` takes the same in-process writer gate as the ORM's threads
-    (`screening.db.WriterGate`), so hot and ORM writers queue together. Reads use their own
-    connection: in WAL mode a reader never waits for a writer, and never sees a write in progress.
+    Writes are group-committed on the writer connection (see `write`). A batch's `BEGIN IMMEDIATE` takes
+    the same writer gate as the ORM's threads and the other workers (`screening.db.WriterGate`), so every
+    writer queues in one line. Reads use their own connection: in WAL mode a reader never waits for a
+    writer, and never sees a write in progress.
     """
 
     def __init__(self, engine: Engine, before_commit: BeforeCommit) -> None:
@@ -295,6 +294,9 @@ class SqliteHot(HotDatabase):
         self._commits = 0
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._batch: _Batch | None = None
+
+    async def open(self) -> None:
+        """Nothing to wait for: sqlite3 opens both connections when the object is made."""
 
     def _connect(self) -> sqlite3.Connection:
         database = self._engine.url.database
@@ -403,7 +405,7 @@ class SqliteHot(HotDatabase):
         else:
             batch.committed.set_result(None)
         finally:
-            self._release()
+            self._gate.release()
         self._commits += 1
         if self._commits >= CHECKPOINT_EVERY and self._checkpoint_task is None:
             self._commits = 0
@@ -434,9 +436,6 @@ class SqliteHot(HotDatabase):
         except BaseException:
             self._gate.release()
             raise
-
-    def _release(self) -> None:
-        self._gate.release()
 
     async def _checkpoint(self) -> None:
         """Copy the write-ahead log into the database file, off the loop; PASSIVE never blocks writers."""
@@ -471,46 +470,58 @@ def _named(dialect: Dialect) -> Dialect:
 # -- PostgreSQL --------------------------------------------------------------------------------------
 
 
+async def _send(cur: AsyncCursor[Any], queued: Queued) -> None:
+    """Queued statements, in a pipeline: one parameter set each, or several (an executemany)."""
+    for stmt, many in queued:
+        if len(many) == 1:
+            await cur.execute(stmt.sql, many[0])
+        else:
+            await cur.executemany(stmt.sql, many)
+
+
+async def _commit_statements(conn: AsyncConnection[Any], queued: Queued) -> None:
+    """Statements in one transaction and one round trip; a single statement is its own transaction."""
+    if not queued:
+        return
+    if len(queued) == 1 and len(queued[0][1]) == 1:
+        stmt, (params,) = queued[0]
+        await conn.execute(stmt.sql, params)
+        return
+    cur = conn.cursor()
+    async with conn.pipeline():
+        await cur.execute("BEGIN")
+        await _send(cur, queued)
+        await cur.execute("COMMIT")
+
+
 class _PostgresWriteTx(WriteTx):
     def __init__(self, statements: Statements, conn: AsyncConnection[Any]) -> None:
         super().__init__(statements)
         self.conn = conn
         self.begun = False
 
-    async def _send_queued(self, cur: AsyncCursor[Any]) -> None:
-        if not self.begun:
-            await cur.execute("BEGIN")
-            self.begun = True
-        for stmt, many in self._queued:
-            if len(many) == 1:
-                await cur.execute(stmt.sql, many[0])
-            else:
-                await cur.executemany(stmt.sql, many)
-        self._queued.clear()
-
     async def fetch(self, build: Callable[[str], ClauseElement], params: Mapping[str, Any], *,
                     raw: bool = False) -> list[Row]:
         stmt = self.statements[build]
         cur = self.conn.cursor()
         async with self.conn.pipeline():
-            await self._send_queued(cur)
+            if not self.begun:
+                await cur.execute("BEGIN")
+                self.begun = True
+            await _send(cur, self._queued)
+            self._queued.clear()
             await cur.execute(stmt.sql, stmt.params(params))
         return _rows(stmt, await cur.fetchall(), raw)
 
     async def commit(self) -> None:
         """What is queued and COMMIT, in one round trip."""
-        if not self.begun and len(self._queued) == 1 and len(self._queued[0][1]) == 1:
-            # A read's audit entry alone: one statement is its own transaction.
-            stmt, (params,) = self._queued.pop()
-            await self.conn.execute(stmt.sql, params)
-            return
-        if not self.begun and not self._queued:
+        if not self.begun:
+            await _commit_statements(self.conn, self._queued)
             return
         cur = self.conn.cursor()
         async with self.conn.pipeline():
-            await self._send_queued(cur)
+            await _send(cur, self._queued)
             await cur.execute("COMMIT")
-        self.begun = False
 
 
 class _AppendTx(WriteTx):
@@ -519,26 +530,13 @@ class _AppendTx(WriteTx):
         raise TypeError("an append only adds rows: use write() to read inside a transaction")
 
 
-_Unit = tuple[list[tuple[Compiled, list[dict[str, Any]]]], "asyncio.Future[None]"]
+_Unit = tuple[Queued, "asyncio.Future[None]"]
 
 
 async def _run_units(conn: AsyncConnection[Any], units: list[_Unit]) -> None:
-    """The units' statements in one transaction and one round trip (one statement alone: autocommit)."""
-    statements = [q for queued, _ in units for q in queued]
-    if len(statements) == 1 and len(statements[0][1]) == 1:
-        stmt, (params,) = statements[0]
-        await conn.execute(stmt.sql, params)
-        return
-    cur = conn.cursor()
+    """The units' statements in one transaction and one round trip."""
     try:
-        async with conn.pipeline():
-            await cur.execute("BEGIN")
-            for stmt, many in statements:
-                if len(many) == 1:
-                    await cur.execute(stmt.sql, many[0])
-                else:
-                    await cur.executemany(stmt.sql, many)
-            await cur.execute("COMMIT")
+        await _commit_statements(conn, [q for queued, _ in units for q in queued])
     except BaseException:
         if not conn.closed:
             await conn.rollback()
