@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio.to_thread
-from sqlalchemy import Engine, Table, bindparam, insert
+from sqlalchemy import Engine, Insert, Table, bindparam, insert
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -102,26 +102,33 @@ class Compiled:
         return tuple(v if p is None or v is None else p(v) for p, v in zip(self.results, raw, strict=True))
 
 
-def insert_rows(table: Table, columns: Sequence[str]) -> ClauseElement:
+def insert_rows(table: Table, columns: Sequence[str]) -> Insert:
     """INSERT of the named columns, each a bound parameter of the column's own type (compiled once,
     run with one or many rows). The columns are named because a compiled statement cannot leave out a
     column per row, as `session.execute(insert(table), rows)` does: an autoincrement key must not be sent."""
     return insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in columns})
 
 
+# A Core statement, or a function of the dialect's name that builds one (for the few hot statements that
+# differ between dialects, such as JSON aggregation).
+Stmt = ClauseElement | Callable[[str], ClauseElement]
+
+
 class Statements:
-    """Statements compiled once per dialect, on first use: `statements[build]` where `build(dialect_name)`
-    returns the Core statement (a few hot statements differ by dialect, such as JSON aggregation)."""
+    """Statements compiled once per dialect, on first use: `statements[stmt]`."""
 
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         self.name = dialect.name
-        self._compiled: dict[Callable[[str], ClauseElement], Compiled] = {}
+        # Keyed by the statement object itself (statements compare by identity; only column expressions
+        # overload ==), which lives as long as the module that built it.
+        self._compiled: dict[Stmt, Compiled] = {}
 
-    def __getitem__(self, build: Callable[[str], ClauseElement]) -> Compiled:
-        compiled = self._compiled.get(build)
+    def __getitem__(self, stmt: Stmt) -> Compiled:
+        compiled = self._compiled.get(stmt)
         if compiled is None:
-            compiled = self._compiled[build] = Compiled.of(build(self.name), self.dialect)
+            built = stmt if isinstance(stmt, ClauseElement) else stmt(self.name)
+            compiled = self._compiled[stmt] = Compiled.of(built, self.dialect)
         return compiled
 
 
@@ -165,7 +172,7 @@ class WriteTx(ABC):
         self.info: dict[str, Any] = {}
         self._queued: Queued = []
 
-    def add(self, build: Callable[[str], ClauseElement], rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
+    def add(self, build: Stmt, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
         """Queue a statement with one parameter set, or several (an executemany); none queues nothing."""
         stmt = self.statements[build]
         many = [rows] if isinstance(rows, Mapping) else list(rows)
@@ -173,7 +180,7 @@ class WriteTx(ABC):
             self._queued.append((stmt, [stmt.params(r) for r in many]))
 
     @abstractmethod
-    async def fetch(self, build: Callable[[str], ClauseElement], params: Mapping[str, Any], *,
+    async def fetch(self, build: Stmt, params: Mapping[str, Any], *,
                     raw: bool = False) -> list[Row]:
         """Run what is queued, then this statement, and return its rows (inside the transaction); `raw`: as
         the driver gave them, before the column types' result processors (`Compiled.row`)."""
@@ -197,13 +204,13 @@ class HotDatabase(ABC):
             memo = self._memos[name] = Memo(size)
         return memo
 
-    async def read_one(self, build: Callable[[str], ClauseElement], params: Mapping[str, Any], *,
+    async def read_one(self, build: Stmt, params: Mapping[str, Any], *,
                        raw: bool = False) -> Row | None:
         rows = await self.read_all(build, params, raw=raw)
         return rows[0] if rows else None
 
     @abstractmethod
-    async def read_all(self, build: Callable[[str], ClauseElement], params: Mapping[str, Any], *,
+    async def read_all(self, build: Stmt, params: Mapping[str, Any], *,
                        raw: bool = False) -> list[Row]:
         """One statement, its own consistent snapshot, no lock; `raw` as in `WriteTx.fetch`."""
 
@@ -257,7 +264,7 @@ class _SqliteWriteTx(WriteTx):
                 self.cursor.executemany(stmt.sql, many)
         self._queued.clear()
 
-    async def fetch(self, build: Callable[[str], ClauseElement], params: Mapping[str, Any], *,
+    async def fetch(self, build: Stmt, params: Mapping[str, Any], *,
                     raw: bool = False) -> list[Row]:
         self.flush()
         stmt = self.statements[build]
@@ -308,7 +315,7 @@ class SqliteHot(HotDatabase):
         conn.execute("PRAGMA busy_timeout=0")
         return conn
 
-    async def read_all(self, build: Callable[[str], ClauseElement], params: Mapping[str, Any], *,
+    async def read_all(self, build: Stmt, params: Mapping[str, Any], *,
                        raw: bool = False) -> list[Row]:
         stmt = self.statements[build]
         values = stmt.params(params)
@@ -500,7 +507,7 @@ class _PostgresWriteTx(WriteTx):
         self.conn = conn
         self.begun = False
 
-    async def fetch(self, build: Callable[[str], ClauseElement], params: Mapping[str, Any], *,
+    async def fetch(self, build: Stmt, params: Mapping[str, Any], *,
                     raw: bool = False) -> list[Row]:
         stmt = self.statements[build]
         cur = self.conn.cursor()
@@ -525,7 +532,7 @@ class _PostgresWriteTx(WriteTx):
 
 
 class _AppendTx(WriteTx):
-    async def fetch(self, build: Callable[[str], ClauseElement], params: Mapping[str, Any], *,
+    async def fetch(self, build: Stmt, params: Mapping[str, Any], *,
                     raw: bool = False) -> list[Row]:
         raise TypeError("an append only adds rows: use write() to read inside a transaction")
 
@@ -570,7 +577,7 @@ class PostgresHot(HotDatabase):
         await self._pool.open(wait=True)
         self._opened = True
 
-    async def read_all(self, build: Callable[[str], ClauseElement], params: Mapping[str, Any], *,
+    async def read_all(self, build: Stmt, params: Mapping[str, Any], *,
                        raw: bool = False) -> list[Row]:
         stmt = self.statements[build]
         async with self._pool.connection() as conn:

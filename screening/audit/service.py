@@ -19,11 +19,10 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, Integer, String, bindparam, event, func, insert, select
+from sqlalchemy import JSON, Integer, String, Table, bindparam, event, func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import ClauseElement
 
 from screening.audit.models import AuditEntry
 from screening.db import UTCDateTime, utcnow
@@ -115,27 +114,19 @@ def _appended(entry: Pending) -> dict[str, Any]:
     return fields
 
 
-_t = AuditEntry.__table__
+_t = cast(Table, AuditEntry.__table__)
 
 
-# Statements as builders of the dialect's name, compiled once (here and by screening.driver).
-def _last_hash(_dialect: str) -> ClauseElement:
-    return select(_t.c.hash).order_by(_t.c.id.desc()).limit(1)
-
-
-def _insert(_dialect: str) -> ClauseElement:
-    return insert_rows(_t, ("at", "actor_id", "actor", "role", "action", "record_type", "record_id", "source_ip",
-                            "detail", "prev_hash", "hash"))
-
-
-def _append_fn(_dialect: str) -> ClauseElement:
-    args = [bindparam("at", type_=UTCDateTime), bindparam("actor_id", type_=Integer)]
-    args += [bindparam(k, type_=String) for k in ("actor", "role", "action", "record_type", "record_id", "source_ip")]
-    args += [bindparam("detail", type_=JSON), bindparam("head", type_=String), bindparam("tail", type_=String)]
-    return select(func.audit_append(*args, type_=String))
-
-
-_LAST_HASH, _APPEND, _APPEND_FN = _last_hash(""), insert(_t), _append_fn("")
+# Built once: every request appends to the chain, and building a statement costs more than running it.
+_LAST_HASH = select(_t.c.hash).order_by(_t.c.id.desc()).limit(1)
+_APPEND = insert_rows(_t, ("at", "actor_id", "actor", "role", "action", "record_type", "record_id", "source_ip",
+                           "detail", "prev_hash", "hash"))
+_APPEND_FN = select(func.audit_append(
+    bindparam("at", type_=UTCDateTime), bindparam("actor_id", type_=Integer),
+    *(bindparam(k, type_=String) for k in ("actor", "role", "action", "record_type", "record_id", "source_ip")),
+    bindparam("detail", type_=JSON), bindparam("head", type_=String), bindparam("tail", type_=String),
+    type_=String,
+))
 
 
 def _write_pending(session: Session) -> None:
@@ -163,10 +154,10 @@ async def write_hot(tx: WriteTx) -> None:
     if not pending:
         return
     if tx.dialect == "postgresql":
-        tx.add(_append_fn, [_appended(entry) for entry in pending])
+        tx.add(_APPEND_FN, [_appended(entry) for entry in pending])
         return
-    last = await tx.fetch(_last_hash, {})
-    tx.add(_insert, _chained(last[0][0] if last else GENESIS, pending))
+    last = await tx.fetch(_LAST_HASH, {})
+    tx.add(_APPEND, _chained(last[0][0] if last else GENESIS, pending))
 
 
 @event.listens_for(Session, "before_commit")

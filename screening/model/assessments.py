@@ -6,7 +6,6 @@ from functools import lru_cache, partial
 from typing import Any, cast
 
 from sqlalchemy import Table
-from sqlalchemy.sql import ClauseElement
 
 from screening.audit import service as audit
 from screening.auth.dependencies import Hot
@@ -22,10 +21,8 @@ from screening.screens import store
 from screening.screens.dependencies import check_screen
 from screening.screens.service import age_on
 
-
-def _record(_dialect: str) -> ClauseElement:
-    return insert_rows(cast(Table, Assessment.__table__), ("screen_id", "model_version", "model_sha256", "assessed_at",
-                                              "assessed_by_id", "result"))
+_RECORD = insert_rows(cast(Table, Assessment.__table__), ("screen_id", "model_version", "model_sha256", "assessed_at",
+                                                         "assessed_by_id", "result"))
 
 
 def _body(bundle: ModelBundle, registry: Registry, answers: frozenset[tuple[str, Any]], age: int | None,
@@ -72,7 +69,7 @@ async def assess_screen_hot(hot: Hot, screen_id: str) -> bytes:
                                                                            screen.sex)))
     recorded, body = view
     async with hot.db.append() as tx:
-        tx.add(_record, {"screen_id": screen.id, "model_version": bundle.version, "model_sha256": bundle.sha256,
+        tx.add(_RECORD, {"screen_id": screen.id, "model_version": bundle.version, "model_sha256": bundle.sha256,
                          "assessed_at": utcnow(), "assessed_by_id": user.id, "result": recorded})
         audit.record_hot(tx, user.actor, "screen.assessment", "screen", screen.id, {"model_version": bundle.version})
     return body

@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import JSON, Integer, String, Table, Text, bindparam, delete, func, select, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.sql import ClauseElement, ColumnElement
+from sqlalchemy.sql.dml import UpdateBase
 
 from screening.auth.models import User
 from screening.driver import HotDatabase, WriteTx, insert_rows
@@ -123,44 +124,28 @@ def _load(dialect: str) -> ClauseElement:
     )
 
 
-def _lock(_dialect: str) -> ClauseElement:
-    # A statement of its own, before the load: in READ COMMITTED the load's snapshot then starts after
-    # the lock is granted, so it sees whatever the previous holder committed.
-    return select(_s.c.id).where(_s.c.id == bindparam("screen_id", type_=String)).with_for_update()
+# A statement of its own, before the load: in READ COMMITTED the load's snapshot then starts after the lock
+# is granted, so it sees whatever the previous holder committed.
+_LOCK = select(_s.c.id).where(_s.c.id == bindparam("screen_id", type_=String)).with_for_update()
 
+_PREVIOUS_CONTACTS = select(func.count()).select_from(_s).where(
+    _s.c.person_hash == bindparam("person_hash"), _s.c.id != bindparam("screen_id"),
+    _s.c.created_at < bindparam("created_at", type_=_s.c.created_at.type),
+    _s.c.created_at >= bindparam("since", type_=_s.c.created_at.type),
+)
 
-def _previous_contacts(_dialect: str) -> ClauseElement:
-    return select(func.count()).select_from(_s).where(
-        _s.c.person_hash == bindparam("person_hash"), _s.c.id != bindparam("screen_id"),
-        _s.c.created_at < bindparam("created_at", type_=_s.c.created_at.type),
-        _s.c.created_at >= bindparam("since", type_=_s.c.created_at.type),
-    )
-
-
-def _add_answers(_dialect: str) -> ClauseElement:
-    return insert_rows(_a, ("screen_id", "item_id", "value", "revision", "updated_by_id", "updated_at"))
-
-
-def _change_answers(_dialect: str) -> ClauseElement:
-    return (
-        update(_a)
-        .where(_a.c.screen_id == bindparam("b_screen_id"), _a.c.item_id == bindparam("b_item_id"))
-        .values(value=bindparam("value", type_=JSON), revision=bindparam("revision"),
-                updated_by_id=bindparam("updated_by_id"), updated_at=bindparam("updated_at", type_=_a.c.updated_at.type))
-    )
-
-
-def _clear_answers(_dialect: str) -> ClauseElement:
-    return delete(_a).where(_a.c.screen_id == bindparam("b_screen_id"), _a.c.item_id == bindparam("b_item_id"))
-
-
-def _add_events(_dialect: str) -> ClauseElement:
-    return insert_rows(_ev, ("screen_id", "item_id", "value", "revision", "changed_by_id", "changed_at"))
-
-
-def _touch(_dialect: str) -> ClauseElement:
-    return update(_s).where(_s.c.id == bindparam("b_screen_id")).values(
-        updated_at=bindparam("updated_at", type_=_s.c.updated_at.type))
+# A PATCH's writes, set-wise; the ORM's patch_answers (screens.service) runs the same statements.
+ADD_ANSWERS = insert_rows(_a, ("screen_id", "item_id", "value", "revision", "updated_by_id", "updated_at"))
+CHANGE_ANSWERS = (
+    update(_a)
+    .where(_a.c.screen_id == bindparam("b_screen_id"), _a.c.item_id == bindparam("b_item_id"))
+    .values(value=bindparam("value", type_=JSON), revision=bindparam("revision"),
+            updated_by_id=bindparam("updated_by_id"), updated_at=bindparam("updated_at", type_=_a.c.updated_at.type))
+)
+CLEAR_ANSWERS = delete(_a).where(_a.c.screen_id == bindparam("b_screen_id"), _a.c.item_id == bindparam("b_item_id"))
+ADD_EVENTS = insert_rows(_ev, ("screen_id", "item_id", "value", "revision", "changed_by_id", "changed_at"))
+_TOUCH = update(_s).where(_s.c.id == bindparam("b_screen_id")).values(
+    updated_at=bindparam("updated_at", type_=_s.c.updated_at.type))
 
 
 def _when(value: Any) -> datetime:
@@ -207,18 +192,18 @@ async def load(hot: HotDatabase, user_id: int, screen_id: str, tx: WriteTx | Non
         row = await hot.read_one(_load, params, raw=True)
     else:
         if tx.dialect == "postgresql":
-            tx.add(_lock, {"screen_id": screen_id})  # SQLite: BEGIN IMMEDIATE already excludes other writers
+            tx.add(_LOCK, {"screen_id": screen_id})  # SQLite: BEGIN IMMEDIATE already excludes other writers
         rows = await tx.fetch(_load, params, raw=True)
         row = rows[0] if rows else None
     if row is None:
         return Loaded(None, None, {}, None, {})
     if tx is not None:
         # Read to be changed: the row will not be seen again, so it is not worth a place in the memo.
-        return _parse(hot.statements[_load].row(row), row, hot.statements.name)  # type: ignore[arg-type]
+        return _parse(hot.statements[_load].row(row), row, hot.statements.name)
     memo = hot.memo("screens.load")
     loaded: Loaded | None = memo.get(row)
     if loaded is None:
-        loaded = memo.put(row, _parse(hot.statements[_load].row(row), row, hot.statements.name))  # type: ignore[arg-type]
+        loaded = memo.put(row, _parse(hot.statements[_load].row(row), row, hot.statements.name))
     return loaded
 
 
@@ -226,18 +211,23 @@ async def previous_contacts(hot: HotDatabase, screen: ScreenRow) -> int:
     """Earlier screens of the same person in the 12 months before this one (0 when not linked)."""
     if not screen.person_hash:
         return 0
-    row = await hot.read_one(_previous_contacts, {
+    row = await hot.read_one(_PREVIOUS_CONTACTS, {
         "person_hash": screen.person_hash, "screen_id": screen.id, "created_at": screen.created_at,
         "since": screen.created_at - REPEAT_WINDOW})
     return int(row[0]) if row else 0
 
 
+def answer_writes(added: list[dict[str, Any]], changed: list[dict[str, Any]], cleared: list[dict[str, Any]],
+                  events: list[dict[str, Any]]) -> list[tuple[UpdateBase, list[dict[str, Any]]]]:
+    """A PATCH's statements with their rows, in order, leaving out those with none."""
+    writes = ((CLEAR_ANSWERS, cleared), (ADD_ANSWERS, added), (CHANGE_ANSWERS, changed), (ADD_EVENTS, events))
+    return [(stmt, rows) for stmt, rows in writes if rows]
+
+
 def write_answers(tx: WriteTx, added: list[dict[str, Any]], changed: list[dict[str, Any]], cleared: list[dict[str, Any]],
                   events: list[dict[str, Any]], screen_id: str, now: datetime) -> None:
     """Queue the answer changes, their history rows and the screen's new updated_at."""
-    tx.add(_clear_answers, cleared)
-    tx.add(_add_answers, added)
-    tx.add(_change_answers, changed)
-    tx.add(_add_events, events)
+    for stmt, rows in answer_writes(added, changed, cleared, events):
+        tx.add(stmt, rows)
     if events:
-        tx.add(_touch, {"b_screen_id": screen_id, "updated_at": now})
+        tx.add(_TOUCH, {"b_screen_id": screen_id, "updated_at": now})
