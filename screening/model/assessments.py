@@ -16,7 +16,7 @@ from screening.instruments.registry import Registry
 from screening.instruments.service import complete_scores
 from screening.model.models import Assessment
 from screening.model.schemas import AssessmentRead, DomainAssessmentRead, ModelRef
-from screening.model.service import MEMO_SIZE, DomainAssessment, ModelBundle
+from screening.model.service import MEMO_SIZE, ModelBundle
 from screening.screens import store
 from screening.screens.dependencies import check_screen
 from screening.screens.service import age_on
@@ -25,10 +25,11 @@ _RECORD = insert_rows(cast(Table, Assessment.__table__), ("screen_id", "model_ve
                                                          "assessed_by_id", "result"))
 
 
-def _body(bundle: ModelBundle, registry: Registry, answers: frozenset[tuple[str, Any]], age: int | None,
-          sex: str | None) -> bytes:
-    """The response body: a pure function of the model, the instruments and the screen's answers, age and sex,
-    so it is built and serialised once per screen state (the explanation alone is ~270 contributions)."""
+def _view(bundle: ModelBundle, registry: Registry, answers: frozenset[tuple[str, Any]], age: int | None,
+          sex: str | None) -> tuple[dict[str, Any], bytes]:
+    """What is recorded of an assessment and the response body: a pure function of the model, the instruments
+    and the screen's answers, age and sex, so built and serialised once per screen state (the explanation
+    alone is ~270 contributions)."""
     values = dict(answers)
     result = bundle.assess(values, age=age, sex=sex)
     read = AssessmentRead(
@@ -36,12 +37,9 @@ def _body(bundle: ModelBundle, registry: Registry, answers: frozenset[tuple[str,
         domains={d: DomainAssessmentRead.model_validate(a) for d, a in result.items()},
         instruments=complete_scores(registry, values),
     )
-    return read.model_dump_json().encode()
-
-
-def _recorded(result: dict[str, DomainAssessment] | Any) -> dict[str, Any]:
-    return {d: {"probability": a.probability, "threshold": a.threshold, "needs_assessment": a.needs_assessment}
-            for d, a in result.items()}
+    recorded = {d: {"probability": a.probability, "threshold": a.threshold, "needs_assessment": a.needs_assessment}
+                for d, a in result.items()}
+    return recorded, read.model_dump_json().encode()
 
 
 async def assess_screen_hot(hot: Hot, screen_id: str) -> bytes:
@@ -53,20 +51,14 @@ async def assess_screen_hot(hot: Hot, screen_id: str) -> bytes:
     bundle, registry = hot.model, hot.registry
     if bundle is None:
         raise Unavailable("No model is being served by this instance.")
-    # What is shown and recorded is a pure function of the loaded row under this model: worked out once per row.
-    views = hot.db.memo("model.assessment")
-    view: tuple[dict[str, Any], bytes] | None = views.get((bundle, loaded.key))
-    if view is None:
-        answers = {k: a.value for k, a in loaded.answers.items()}
-        # Age on the day of the screen, not today: the model was asked about the person in custody then.
-        age = age_on(screen.date_of_birth, screen.created_at.date()) if screen.date_of_birth else None
-        # Ethnicity is deliberately not passed: it is recorded for monitoring only, never a model input.
-        result = bundle.assess(answers, age=age, sex=screen.sex)
-        bodies = bundle.derived.get("assessment_body")
-        if bodies is None:
-            bodies = bundle.derived["assessment_body"] = lru_cache(maxsize=MEMO_SIZE)(partial(_body, bundle))
-        view = views.put((bundle, loaded.key), (_recorded(result), bodies(registry, frozenset(answers.items()), age,
-                                                                           screen.sex)))
+    views = bundle.derived.get("assessment_view")
+    if views is None:  # memoised with the model it comes from (see ModelBundle.derived)
+        views = bundle.derived["assessment_view"] = lru_cache(maxsize=MEMO_SIZE)(partial(_view, bundle))
+    # Age on the day of the screen, not today: the model was asked about the person in custody then.
+    age = age_on(screen.date_of_birth, screen.created_at.date()) if screen.date_of_birth else None
+    # Ethnicity is deliberately not passed: it is recorded for monitoring only, never a model input.
+    view: tuple[dict[str, Any], bytes] = views(registry, frozenset((k, a.value) for k, a in loaded.answers.items()),
+                                               age, screen.sex)
     recorded, body = view
     async with hot.db.append() as tx:
         tx.add(_RECORD, {"screen_id": screen.id, "model_version": bundle.version, "model_sha256": bundle.sha256,

@@ -318,13 +318,18 @@ def _usernames(session: Session, ids: Iterable[int | None], me: Principal | None
     return names
 
 
+def _summary_fields(screen: Screen | ScreenRow, names: dict[int, str]) -> dict[str, Any]:
+    """What a list shows of a screen; the full read shows it too (`screen_read`)."""
+    return {
+        "id": screen.id, "custody_record": screen.custody_record, "custody_suite": screen.custody_suite,
+        "status": ScreenStatus(screen.status), "age": age_on(screen.date_of_birth, screen.created_at.date()),
+        "sex": Sex(screen.sex), "created_at": screen.created_at, "updated_at": screen.updated_at,
+        "created_by": names.get(screen.created_by_id, "unknown"),
+    }
+
+
 def summary(screen: Screen | ScreenRow, names: dict[int, str]) -> ScreenSummary:
-    return ScreenSummary(
-        id=screen.id, custody_record=screen.custody_record, custody_suite=screen.custody_suite,
-        status=ScreenStatus(screen.status), age=age_on(screen.date_of_birth, screen.created_at.date()),
-        sex=screen.sex, created_at=screen.created_at, updated_at=screen.updated_at,  # type: ignore[arg-type]
-        created_by=names.get(screen.created_by_id, "unknown"),
-    )
+    return ScreenSummary(**_summary_fields(screen, names))
 
 
 def answer_values(session: Session, screen_id: str) -> dict[str, Any]:
@@ -355,10 +360,7 @@ def screen_read(
     values = {k: a.value for k, a in stored.items()}
     scores, counts = scores_and_progress(registry, values)
     return ScreenRead.model_construct(
-        id=screen.id, custody_record=screen.custody_record, custody_suite=screen.custody_suite,
-        status=ScreenStatus(screen.status), age=age_on(screen.date_of_birth, screen.created_at.date()),
-        sex=Sex(screen.sex), created_at=screen.created_at, updated_at=screen.updated_at,
-        created_by=names.get(screen.created_by_id, "unknown"),
+        **_summary_fields(screen, names),
         date_of_birth=screen.date_of_birth,
         ethnicity=screen.ethnicity,
         linked=screen.person_hash is not None,
