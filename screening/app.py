@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -82,13 +81,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.hot.close()
             engine.dispose()
             raise
-        # Everything built so far (schemas, routes, the model, the instruments: ~150k objects) lives as long
-        # as the process. Left to the cyclic collector, every full collection walks all of it: measured
-        # 70-120 ms pauses of the event loop under load, a p99 of ~100 ms. Frozen, it is never walked again.
-        # (No collection first: at this point it found 13 unreachable objects and cost 70 ms of start-up.)
-        # `screening serve` switched the collector off while it imported all this; from here it runs.
-        gc.freeze()
-        gc.enable()
         try:
             yield
         finally:

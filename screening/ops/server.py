@@ -10,11 +10,12 @@ does not do on every platform.
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from uvicorn_worker import UvicornWorker
+
+from screening.ops import built_app
 
 
 class Worker(UvicornWorker):  # type: ignore[misc]
@@ -34,15 +35,7 @@ class Server(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from screening.app import create_app
-
-        app = create_app()
-        # Everything imported and built so far lives as long as the workers: out of the collector's way, and
-        # not copied into each worker by the collector touching it. (`screening serve` switched the collector
-        # off for the import; the arbiter runs with it again, and so do the workers it forks.)
-        gc.freeze()
-        gc.enable()
-        return app
+        return built_app()  # in the arbiter, before the fork
 
 
 def run(host: str, port: int, workers: int, log_config: dict[str, Any]) -> None:
