@@ -10,7 +10,7 @@ import anyio
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from screening import migrate, ops
+from screening import fastlane, migrate, ops
 from screening.audit import service as audit
 from screening.audit.router import router as audit_router
 from screening.auth.router import router as auth_router
@@ -27,12 +27,14 @@ from screening.insights.router import router as insights_router
 from screening.instruments.registry import load_registry
 from screening.instruments.router import router as instruments_router
 from screening.model.promotion import load_active
+from screening.model.router import get_assessment
 from screening.model.router import router as models_router
 from screening.model.router import screens_router as assessment_router
 from screening.reports.router import router as reports_router
 from screening.routes.router import catalogue_router as routes_catalogue_router
 from screening.routes.router import router as routes_router
 from screening.routes.rulebook import load_rulebook
+from screening.screens.router import get_screen, patch_answers
 from screening.screens.router import router as screens_router
 from screening.users.router import router as users_router
 from screening.web.reports.router import router as court_reports_router
@@ -127,4 +129,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(court_reports_router)
     app.include_router(web_router)
     ops.install(app, settings)
+    # The three commonest taps skip FastAPI's per-request matching and dependency solving (screening.fastlane).
+    fastlane.install(app, [get_screen, patch_answers, get_assessment])
     return app
