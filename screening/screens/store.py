@@ -163,9 +163,11 @@ def _parse(row: tuple[Any, ...], key: tuple[Any, ...], dialect: str) -> Loaded:
     screen = ScreenRow(*s)
     rows = _json(answers_json) or ()
     if dialect == "sqlite":
-        # The column's JSON text, except that SQLite's numeric affinity has already made a number of "2".
-        answers = {item_id: StoredAnswer(json.loads(value) if isinstance(value, str) else value, revision)
-                   for item_id, value, revision in rows}
+        # The column's JSON text, except that SQLite's numeric affinity has already made a number of "2" (repr
+        # writes a float back exactly). Joined and parsed at once: a PATCH parses every answer, and one
+        # json.loads for the lot cost half what one per value did.
+        values = json.loads("[" + ",".join(_json_text(v) for _, v, _ in rows) + "]")
+        answers = {item_id: StoredAnswer(value, revision) for (item_id, _, revision), value in zip(rows, values, strict=True)}
     else:
         answers = {item_id: StoredAnswer(value, revision) for item_id, value, revision in rows}
     consent = None
@@ -178,6 +180,10 @@ def _parse(row: tuple[Any, ...], key: tuple[Any, ...], dialect: str) -> Loaded:
     if screen.finalised_by_id is not None and finaliser is not None:
         names[screen.finalised_by_id] = finaliser
     return Loaded(user, screen, answers, consent, names, key)
+
+
+def _json_text(value: Any) -> str:
+    return value if isinstance(value, str) else "null" if value is None else repr(value)
 
 
 def _json(value: Any) -> Any:
