@@ -554,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
                     with database(backend, args.postgres_url, run_dir) as url:
                         prepare(url, run_dir)
                         bench_service(backend, url, run_dir, w, args, res, minimal[w])
-        in_process(res)
+        in_process(res, args.postgres_url if "postgres" in backends else None)
     for r in res.runs:
         if r.ref is not None:
             r.ratio = r.rps / r.ref.rps if r.ref.rps else None
@@ -564,13 +564,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def in_process(res: Results) -> None:
-    """Costs measured inside one process: model inference and explanation, court report PDF."""
+def in_process(res: Results, postgres_url: str | None) -> None:
+    """Costs measured inside one process: the model, the hot routes' work and the app around it, the database
+    layers, the request log line, a PostgreSQL round trip."""
     from bench import inprocess
 
     res.extra.extend(inprocess.measure_all(res.notes))
     res.extra.extend(inprocess.units_of_work(res.notes))
+    res.extra.extend(inprocess.hot_lane(res.notes))
     res.extra.extend(inprocess.request_log_line(res.notes))
+    if postgres_url is not None and pg_reachable(postgres_url):
+        res.extra.extend(inprocess.postgres_round_trip(res.notes, postgres_url.replace("+psycopg", "")))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSWERS = (
@@ -216,3 +217,171 @@ def request_log_line(notes: list[str]) -> list[tuple[str, str, str, str]]:
         devnull.close()
     return [("one JSON request log line, as the service logs every request (to /dev/null; least of 5 runs)",
              f"{cost * 1e6:.0f} µs CPU", "", "")]
+
+
+def hot_lane(notes: list[str]) -> list[tuple[str, str, str, str]]:
+    """The hot routes through the whole ASGI app in one process (no HTTP server), with the hot lane
+    (screening.fastlane) and with it taken out, so FastAPI's own matching and dependency solving serve the
+    same route; and the minimal endpoint the same way. The request log line is written, to /dev/null."""
+    import asyncio
+    import itertools
+    import json
+    import logging.config
+    import os
+    import sys
+    import tempfile
+
+    import httpx
+
+    from bench.minimal_app import app as minimal_app
+    from screening import migrate
+    from screening.app import create_app
+    from screening.auth.models import Role
+    from screening.auth.security import issue_token
+    from screening.auth.service import create_user
+    from screening.config import Settings
+    from screening.db import make_engine, make_session_factory, unit_of_work
+    from screening.fastlane import HotLane
+    from screening.ops.logging import lean_records, log_config
+
+    async def call(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> int:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+                 "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers,
+                 "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000), "state": {}}
+        sent = False
+        status = 0
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+
+        await app(scope, receive, send)
+        return status
+
+    async def cpu(fn: Callable[[], Awaitable[int]], n: int = 1000) -> float:
+        for _ in range(50):
+            if await fn() != 200:
+                raise RuntimeError("the request failed")
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.process_time()
+            for _ in range(n):
+                await fn()
+            best = min(best, (time.process_time() - t0) / n)
+        return best
+
+    async def measure(settings: Settings, token: str) -> list[tuple[str, str, str, str]]:
+        app = create_app(settings)
+        auth = [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {token}".encode())]
+        json_headers = [*auth, (b"content-type", b"application/json")]
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench",
+                                         headers={"authorization": f"Bearer {token}"}) as c:
+                sid = (await c.post("/api/v1/screens", json={"custody_record": "LANE/1", "date_of_birth": "1990-01-01",
+                                                             "sex": "female"})).json()["id"]
+                await c.put(f"/api/v1/screens/{sid}/consent", json={
+                    "screening": True, "share_with_health": True, "share_with_court": True, "capacity": "has_capacity"})
+                await c.patch(f"/api/v1/screens/{sid}/answers", json={"answers": dict(ANSWERS)})
+            turn = itertools.count()
+            routes = (
+                ("GET /screens/{id}", lambda: call(app, "GET", f"/api/v1/screens/{sid}", auth)),
+                ("GET /screens/{id}/assessment", lambda: call(app, "GET", f"/api/v1/screens/{sid}/assessment", auth)),
+                ("PATCH /screens/{id}/answers", lambda: call(
+                    app, "PATCH", f"/api/v1/screens/{sid}/answers", json_headers,
+                    json.dumps({"answers": {"phq9_1": next(turn) % 4}}).encode())),
+            )
+            lane = app.router.routes[0]
+            if not isinstance(lane, HotLane):
+                raise RuntimeError("the app has no hot lane first in its routes")
+            rows = []
+            for name, fn in routes:
+                with_lane = await cpu(fn)
+                app.router.routes.remove(lane)
+                try:
+                    without = await cpu(fn)
+                finally:
+                    app.router.routes.insert(0, lane)
+                rows.append((f"{name} through the whole app in-process, SQLite (no HTTP server; least of 5 runs): "
+                             "with the hot lane / through FastAPI's own matching and dependency solving",
+                             f"{with_lane * 1e6:.0f} / {without * 1e6:.0f} µs CPU", "", ""))
+        fifty = json.dumps({f"f{i}": i for i in range(50)}).encode()
+        minimal = await cpu(lambda: call(minimal_app, "POST", "/minimal",
+                                         [(b"content-type", b"application/json")], fifty))
+        rows.insert(0, ("minimal endpoint through its app in-process (no HTTP server; least of 5 runs)",
+                        f"{minimal * 1e6:.0f} µs CPU", "", ""))
+        return rows
+
+    with tempfile.TemporaryDirectory(prefix="screening-bench-lane-") as tmp:
+        settings = Settings(database_url=f"sqlite:///{tmp}/lane.db", data_dir=Path(tmp))
+        engine = make_engine(settings)
+        try:
+            migrate.upgrade(engine)
+            with unit_of_work(make_session_factory(engine)) as session:
+                user_id = create_user(session, "lane-nurse", "lane passphrase 0123456789", Role.nurse,
+                                      custody_suites=["Bench"]).id
+        finally:
+            engine.dispose()
+        secret = settings.secret_key.get_secret_value()
+        token = issue_token(secret, user_id, Role.nurse, 0, 3600)
+        saved, devnull = sys.stderr, open(os.devnull, "w")
+        try:
+            sys.stderr = devnull  # the log handler's stream is resolved when configured
+            logging.config.dictConfig(log_config("INFO", True))
+            lean_records()
+            return asyncio.run(measure(settings, token))
+        finally:
+            sys.stderr = saved
+            logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+            devnull.close()
+
+
+def postgres_round_trip(notes: list[str], url: str) -> list[tuple[str, str, str, str]]:
+    """What one round trip to PostgreSQL costs the client in CPU, through psycopg's asyncio connection as the hot
+    routes use it: the PostgreSQL rows of the table cost more than the SQLite rows by about this per round trip."""
+    import asyncio
+
+    import psycopg
+
+    async def measure() -> list[tuple[str, str, str, str]]:
+        conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+        try:
+            async def plain() -> None:
+                await (await conn.execute("SELECT 1")).fetchall()
+
+            async def pipelined() -> None:
+                cur = conn.cursor()
+                async with conn.pipeline():
+                    await cur.execute("BEGIN")
+                    await cur.execute("SELECT 1")
+                    await cur.execute("COMMIT")
+
+            rows = []
+            for name, fn in (("one statement", plain), ("BEGIN, one statement and COMMIT in a pipeline", pipelined)):
+                for _ in range(100):
+                    await fn()
+                best = float("inf")
+                for _ in range(5):
+                    t0 = time.process_time()
+                    for _ in range(1000):
+                        await fn()
+                    best = min(best, (time.process_time() - t0) / 1000)
+                rows.append((f"one PostgreSQL round trip, {name}, through psycopg's asyncio connection (client CPU; "
+                             "least of 5 runs)", f"{best * 1e6:.0f} µs CPU", "", ""))
+            return rows
+        finally:
+            await conn.close()
+
+    try:
+        return asyncio.run(measure())
+    except psycopg.OperationalError as exc:
+        notes.append(f"PostgreSQL round trip: not measured ({type(exc).__name__}).")
+        return []
