@@ -14,9 +14,10 @@ declared twice: the endpoints, dependencies, body models and OpenAPI entries are
 
 Anything off the happy path goes to FastAPI itself, so every error answer is the one FastAPI gives:
 a body that fails validation (or is not JSON, or is empty) is replayed into the route's own handler,
-and a request whose content type is not JSON, or whose method the route does not take, is not
-matched here at all. Errors that the dependency or the endpoint raise (401, 403, 404, 409, 422 from
-the service's own checks) go to the app's exception handlers as they would from the route.
+which then does everything in its own order (the token included), and a request whose content type
+is not JSON, or whose method the route does not take, is not matched here at all. With a valid body,
+errors that the dependency or the endpoint raise (401, 403, 404, 409, 422 from the service's own
+checks) go to the app's exception handlers as they would from the route.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from fastapi import FastAPI, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette._exception_handler import wrap_app_handling_exceptions
+from starlette._utils import get_route_path
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Match, get_route_path
+from starlette.routing import BaseRoute, Match
 from starlette.types import Message, Receive, Scope, Send
 
 _JSON = (b"application/json",)
@@ -43,12 +45,13 @@ class _Lane:
     call: Callable[..., Awaitable[Response]]
     dependency: Callable[[Request], Awaitable[Any]]
     dependency_name: str
-    body_name: str | None
+    body_name: str
     body_model: type[BaseModel] | None
+    methods: frozenset[str]
 
     def parse(self, scope: Scope, path: str) -> dict[str, Any] | None:
         match = self.route.path_regex.match(path)
-        if match is None or scope["method"] not in self.route.methods:
+        if match is None or scope["method"] not in self.methods:
             return None
         if self.body_model is not None and not _is_json(scope):
             return None  # FastAPI's own handling decides what a non-JSON body means
@@ -79,13 +82,13 @@ def _lane_of(route: APIRoute) -> _Lane:
     if (call is None or dependency.name is None or not inspect.iscoroutinefunction(function)
             or list(inspect.signature(call).parameters) != [dependency.request_param_name]):
         raise ValueError(f"{route.path}: the hot lane needs one async dependency that takes only the request")
-    body_name = body_model = None
+    body_name, body_model = "", None
     if dependant.body_params:
         field = dependant.body_params[0]
         if not (isinstance(field.field_info.annotation, type) and issubclass(field.field_info.annotation, BaseModel)):
             raise ValueError(f"{route.path}: the hot lane validates a Pydantic model body only")
         body_name, body_model = field.name, field.field_info.annotation
-    return _Lane(route, route.endpoint, call, dependency.name, body_name, body_model)
+    return _Lane(route, route.endpoint, call, dependency.name, body_name, body_model, frozenset(route.methods or ()))
 
 
 class HotLane(BaseRoute):
@@ -111,15 +114,17 @@ class HotLane(BaseRoute):
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
             values = dict(scope["path_params"])
-            values[lane.dependency_name] = await lane.dependency(request)
+            # In FastAPI's order: the body is read and decoded before the dependency runs (so a body that is not
+            # JSON is answered as such even without a token), and validated after it.
             if lane.body_model is not None:
                 raw = await request.body()
                 try:
-                    values[lane.body_name] = lane.body_model.model_validate_json(raw)  # type: ignore[index]
+                    values[lane.body_name] = lane.body_model.model_validate_json(raw)
                 except ValidationError:
-                    # FastAPI words the 422 (or the JSON decode error) exactly as for any other route.
+                    # Not the happy path: FastAPI handles the request from the start, in its own order.
                     await lane.route.handle(scope, _replay(raw), send)
                     return
+            values[lane.dependency_name] = await lane.dependency(request)
             response = await lane.call(**values)
             await response(scope, receive, send)
 

@@ -117,6 +117,14 @@ def test_hot_routes_answer_the_same_through_the_lane(lanes: Lanes, session: Sess
     for body in ('{"answers": {"phq9_1": 1}, "extra": 1}', '{"answers": [1]}', '{"answers": ', "", "null"):
         r = lanes.same("PATCH", answers, served=True, headers={**h, "content-type": "application/json"}, content=body)
         assert r.status_code in (400, 422) and r.headers["content-type"] == "application/problem+json", body
+    # FastAPI reads the body before it checks the token: without a token, a body that is not JSON is answered
+    # as such, and a JSON body that fails validation gets the 401 (the dependency runs before validation).
+    r = lanes.same("PATCH", answers, served=True, headers={"content-type": "application/json"}, content='{"answers": ')
+    assert r.status_code in (400, 422)
+    r = lanes.same("PATCH", answers, served=True, headers={"content-type": "application/json"}, content='{"x": 1}')
+    assert r.status_code == 401
+    r = lanes.same("PATCH", answers, served=True, json={"answers": {"phq9_1": 1}})
+    assert r.status_code == 401
     # Not matched by the lane at all: a body that is not JSON, a method the route does not take.
     r = lanes.same("PATCH", answers, served=False, headers={**h, "content-type": "text/plain"},
                    content='{"answers": {"phq9_1": 1}}')
