@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 ANSWERS = (
     {f"phq9_{i}": 1 for i in range(1, 10)}
     | {f"gad7_{i}": 1 for i in range(1, 8)}
@@ -17,6 +18,17 @@ ANSWERS = (
     | {f"dast10_{i}": i in (1, 2) for i in range(1, 11)}
     | {"risk_past_attempt": True, "ldc_reading_help": True, "social_housing": True}
 )
+
+
+def _run(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` on uvloop's event loop, as `screening serve` (uvicorn) runs the service: the cost of an await
+    that waits on a socket depends on the loop."""
+    import asyncio
+
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def measure_all(notes: list[str]) -> list[tuple[str, str, str, str]]:
@@ -69,7 +81,6 @@ def _cpu_per_call(fn: Callable[[], object], n: int = 200, runs: int = 5) -> floa
 def units_of_work(notes: list[str]) -> list[tuple[str, str, str, str]]:
     """A request's work on SQLite without HTTP, from the user check to the commit: where the time goes
     (README, Benchmark). The tablet's hot routes at driver level, the recommendations through the ORM."""
-    import asyncio
     import sqlite3
     import tempfile
 
@@ -154,7 +165,7 @@ def units_of_work(notes: list[str]) -> list[tuple[str, str, str, str]]:
                 finally:
                     await db.close()
 
-            rows = asyncio.run(hot_rows())
+            rows = _run(hot_rows())
             rows.append(("unit of work in-process, SQLite, recommendations through the ORM (user check to commit, "
                          "no HTTP; least of 5 runs)", f"{_cpu_per_call(lambda: work.run(recommend)) * 1000:.2f} ms CPU",
                          "", ""))
@@ -223,7 +234,6 @@ def hot_lane(notes: list[str]) -> list[tuple[str, str, str, str]]:
     """The hot routes through the whole ASGI app in one process (no HTTP server), with the hot lane
     (screening.fastlane) and with it taken out, so FastAPI's own matching and dependency solving serve the
     same route; and the minimal endpoint the same way. The request log line is written, to /dev/null."""
-    import asyncio
     import itertools
     import json
     import logging.config
@@ -337,7 +347,7 @@ def hot_lane(notes: list[str]) -> list[tuple[str, str, str, str]]:
             sys.stderr = devnull  # the log handler's stream is resolved when configured
             logging.config.dictConfig(log_config("INFO", True))
             lean_records()
-            return asyncio.run(measure(settings, token))
+            return _run(measure(settings, token))
         finally:
             sys.stderr = saved
             logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
@@ -347,7 +357,6 @@ def hot_lane(notes: list[str]) -> list[tuple[str, str, str, str]]:
 def postgres_round_trip(notes: list[str], url: str) -> list[tuple[str, str, str, str]]:
     """What one round trip to PostgreSQL costs the client in CPU, through psycopg's asyncio connection as the hot
     routes use it: the PostgreSQL rows of the table cost more than the SQLite rows by about this per round trip."""
-    import asyncio
 
     import psycopg
 
@@ -374,14 +383,14 @@ def postgres_round_trip(notes: list[str], url: str) -> list[tuple[str, str, str,
                     for _ in range(1000):
                         await fn()
                     best = min(best, (time.process_time() - t0) / 1000)
-                rows.append((f"one PostgreSQL round trip, {name}, through psycopg's asyncio connection (client CPU; "
+                rows.append((f"one PostgreSQL round trip, {name}, through psycopg's asyncio connection on uvloop (client CPU; "
                              "least of 5 runs)", f"{best * 1e6:.0f} µs CPU", "", ""))
             return rows
         finally:
             await conn.close()
 
     try:
-        return asyncio.run(measure())
+        return _run(measure())
     except psycopg.OperationalError as exc:
         notes.append(f"PostgreSQL round trip: not measured ({type(exc).__name__}).")
         return []
