@@ -78,6 +78,19 @@ def _cpu_per_call(fn: Callable[[], object], n: int = 200, runs: int = 5) -> floa
     return best
 
 
+async def _cpu_per_await(fn: Callable[[], Awaitable[object]], n: int = 200, runs: int = 5, warm: int = 20) -> float:
+    """`_cpu_per_call` for a coroutine function, awaited on the running loop."""
+    for _ in range(warm):
+        await fn()
+    best = float("inf")
+    for _ in range(runs):
+        t0 = time.process_time()
+        for _ in range(n):
+            await fn()
+        best = min(best, (time.process_time() - t0) / n)
+    return best
+
+
 def units_of_work(notes: list[str]) -> list[tuple[str, str, str, str]]:
     """A request's work on SQLite without HTTP, from the user check to the commit: where the time goes
     (README, Benchmark). The tablet's hot routes at driver level, the recommendations through the ORM."""
@@ -151,14 +164,7 @@ def units_of_work(notes: list[str]) -> list[tuple[str, str, str, str]]:
                     )
                     rows = []
                     for name, unit in units:
-                        best = float("inf")
-                        for _ in range(20):
-                            await unit()
-                        for _ in range(5):
-                            t0 = time.process_time()
-                            for _ in range(200):
-                                await unit()
-                            best = min(best, (time.process_time() - t0) / 200)
+                        best = await _cpu_per_await(unit)
                         rows.append((f"hot route's work in-process, SQLite, {name} (user check to commit, no HTTP; "
                                      "least of 5 runs)", f"{best * 1000:.2f} ms CPU", "", ""))
                     return rows
@@ -276,17 +282,10 @@ def hot_lane(notes: list[str]) -> list[tuple[str, str, str, str]]:
         await app(scope, receive, send)
         return status
 
-    async def cpu(fn: Callable[[], Awaitable[int]], n: int = 1000) -> float:
-        for _ in range(50):
-            if await fn() != 200:
-                raise RuntimeError("the request failed")
-        best = float("inf")
-        for _ in range(5):
-            t0 = time.process_time()
-            for _ in range(n):
-                await fn()
-            best = min(best, (time.process_time() - t0) / n)
-        return best
+    async def cpu(fn: Callable[[], Awaitable[int]]) -> float:
+        if await fn() != 200:
+            raise RuntimeError("the request failed")
+        return await _cpu_per_await(fn, n=1000, warm=50)
 
     async def measure(settings: Settings, token: str) -> list[tuple[str, str, str, str]]:
         app = create_app(settings)
@@ -375,14 +374,7 @@ def postgres_round_trip(notes: list[str], url: str) -> list[tuple[str, str, str,
 
             rows = []
             for name, fn in (("one statement", plain), ("BEGIN, one statement and COMMIT in a pipeline", pipelined)):
-                for _ in range(100):
-                    await fn()
-                best = float("inf")
-                for _ in range(5):
-                    t0 = time.process_time()
-                    for _ in range(1000):
-                        await fn()
-                    best = min(best, (time.process_time() - t0) / 1000)
+                best = await _cpu_per_await(fn, n=1000, warm=100)
                 rows.append((f"one PostgreSQL round trip, {name}, through psycopg's asyncio connection on uvloop (client CPU; "
                              "least of 5 runs)", f"{best * 1e6:.0f} µs CPU", "", ""))
             return rows
