@@ -151,6 +151,25 @@ def test_lane_requests_are_measured_under_their_route(lanes: Lanes, session: Ses
     assert count() == before + 1
 
 
+def test_the_lane_steps_aside_while_dependencies_are_overridden(lanes: Lanes, session: Session) -> None:
+    h = headers_for(lanes.client, make_user(session))
+    sid = create_screen(lanes.client, h)["id"]
+    hot_transact = lanes.lane.lanes[0].dependency
+
+    async def refuse(request: Request) -> Any:
+        raise RuntimeError("overridden")
+
+    lanes.app.dependency_overrides[hot_transact] = refuse
+    try:
+        served = lanes.served
+        assert lanes.client.get(f"/api/v1/screens/{sid}", headers=h).status_code == 500  # FastAPI ran the override
+        assert lanes.served == served
+    finally:
+        lanes.app.dependency_overrides.clear()
+    assert lanes.client.get(f"/api/v1/screens/{sid}", headers=h).status_code == 200
+    assert lanes.served == served + 1
+
+
 def _app_with(route: Callable[..., Any], path: str) -> FastAPI:
     app = FastAPI()
     router = APIRouter()
