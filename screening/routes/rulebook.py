@@ -10,10 +10,10 @@ of the file's bytes are recorded with every decision, so a changed rule can be t
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -225,6 +225,8 @@ class Rulebook:
     directory: DirectoryFile
     rules_sha256: str
     directory_sha256: str
+    # Memos of what is derived from these rules (proposals for a set of facts): kept and dropped with them.
+    derived: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def rules_version(self) -> str:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from screening.audit import service as audit
@@ -20,6 +21,7 @@ from screening.db import utcnow
 from screening.errors import Conflict, FieldError, Invalid, NotFound
 from screening.instruments.registry import Registry
 from screening.instruments.service import complete_scores
+from screening.model.service import MEMO_SIZE
 from screening.routes.dependencies import ModelNeeds
 from screening.routes.engine import Evidence, Facts, Proposal, propose_needs, propose_routes, scores_by_id
 from screening.routes.models import (
@@ -78,19 +80,53 @@ def facts_for(session: Session, registry: Registry, screen: Screen, model: Model
     )
 
 
+class _FactsKey:
+    """`Facts` that `facts_for` built, hashable on what the rules read: the answers (with their types: True is not
+    1), the age, consent, the model's needs and the repeat-contact facts. The scores are left out of the key
+    because `facts_for` derives them from the answers."""
+
+    __slots__ = ("facts", "hash", "key")
+
+    def __init__(self, facts: Facts) -> None:
+        self.facts = facts
+        self.key = (frozenset((k, v, type(v)) for k, v in facts.answers.items()), facts.age,
+                    frozenset(facts.consent.items()), frozenset(facts.model_needs.items()), facts.contacts,
+                    facts.recorded_domains)
+        self.hash = hash(self.key)
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _FactsKey) and self.key == other.key
+
+
+def proposed_routes(book: Rulebook, registry: Registry, facts: Facts) -> list[Proposal]:
+    """`propose_routes` for facts from `facts_for`, memoised with the rules (a pure function: a tablet asks for the
+    same screen's recommendations again and again between answer changes; evaluating the rules cost ~110 us)."""
+    memo = book.derived.get(("proposed_routes", registry))
+    if memo is None:
+        memo = book.derived[("proposed_routes", registry)] = lru_cache(maxsize=MEMO_SIZE)(
+            lambda key: tuple(propose_routes(book, registry, key.facts)))
+    return list(memo(_FactsKey(facts)))
+
+
 def _reasons(evidence: tuple[Evidence, ...] | list[Evidence]) -> list[Reason]:
     return [Reason(source=e.source, ref=e.ref, text=e.text) for e in evidence]
 
 
+# Built once: a statement built per call cost as much again as running it (~40 us here).
+_ROUTE_DECISIONS = select(RouteDecision).where(RouteDecision.screen_id == bindparam("screen_id")).order_by(RouteDecision.id)
+_NEED_DECISIONS = select(NeedDecision).where(NeedDecision.screen_id == bindparam("screen_id")).order_by(NeedDecision.id)
+
+
 def route_decisions(session: Session, screen_id: str) -> dict[str, RouteDecision]:
     """The decision in force per route (the latest)."""
-    rows = session.scalars(select(RouteDecision).where(RouteDecision.screen_id == screen_id).order_by(RouteDecision.id))
-    return {r.route: r for r in rows}
+    return {r.route: r for r in session.scalars(_ROUTE_DECISIONS, {"screen_id": screen_id})}
 
 
 def need_decisions(session: Session, screen_id: str) -> dict[str, NeedDecision]:
-    rows = session.scalars(select(NeedDecision).where(NeedDecision.screen_id == screen_id).order_by(NeedDecision.id))
-    return {r.domain: r for r in rows}
+    return {r.domain: r for r in session.scalars(_NEED_DECISIONS, {"screen_id": screen_id})}
 
 
 def _service(book: Rulebook, route: str, suite: str) -> ServiceRead | None:
@@ -140,7 +176,7 @@ def recommendations(
     model: ModelNeeds,
 ) -> list[RecommendationRead]:
     """Proposed routes, most urgent first, each with its evidence, local service and decision; then additions."""
-    proposals = propose_routes(book, registry, facts_for(session, registry, screen, model))
+    proposals = proposed_routes(book, registry, facts_for(session, registry, screen, model))
     decisions = route_decisions(session, screen.id)
     names = _usernames(session, [d.decided_by_id for d in decisions.values()], user)
     audit.record(session, user.actor, "routes.read", "screen", screen.id,
@@ -179,7 +215,7 @@ def decide_route(
         raise NotFound(f"No route {route}.")
     screen = lock(session, screen)
     _ensure_draft(screen)
-    proposals = propose_routes(book, registry, facts_for(session, registry, screen, model))
+    proposals = proposed_routes(book, registry, facts_for(session, registry, screen, model))
     proposal = next((p for p in proposals if p.route == route), None)
     current = route_decisions(session, screen.id).get(route)
     if body.decision is Decision.decline:
@@ -285,7 +321,7 @@ def decisions_view(
 ) -> DecisionsRead:
     """Needs and routes, proposed and decided side by side."""
     facts = facts_for(session, registry, screen, model)
-    proposals = propose_routes(book, registry, facts)
+    proposals = proposed_routes(book, registry, facts)
     routes = route_decisions(session, screen.id)
     needs = need_decisions(session, screen.id)
     names = _usernames(session, [d.decided_by_id for d in routes.values()] + [d.decided_by_id for d in needs.values()],

@@ -129,3 +129,34 @@ def test_a_broken_edit_fails_at_load_naming_the_problem(
     with pytest.raises(RulebookError, match=r"rules\.yaml") as err:
         load_rulebook(registry, tmp_path)
     assert message in str(err.value)
+
+
+def test_memoised_proposals_are_the_engines_own_for_every_scenario(registry: Registry) -> None:
+    from screening.routes.service import proposed_routes
+
+    book = load_rulebook(registry)  # a book of its own: its memo starts empty
+    for s in scenarios.ALL:
+        for model_needs in ({}, {"mental_health": True}):
+            f = facts(registry, s.answers, s.age, model_needs=model_needs)
+            first = proposed_routes(book, registry, f)
+            assert first == propose_routes(book, registry, f), s.name
+            assert proposed_routes(book, registry, f) == first  # served from the memo
+    assert len(book.derived) == 1
+
+
+def test_the_proposal_memo_tells_apart_what_the_rules_read(book: Rulebook, registry: Registry) -> None:
+    from screening.routes.service import proposed_routes
+
+    base = {"risk_current_thoughts": True, "risk_plan": True}
+    seen = [proposed_routes(book, registry, facts(registry, base))]
+    variants = [
+        facts(registry, {**base, "risk_plan": False}),
+        facts(registry, base, age=16),
+        facts(registry, base, model_needs={"learning_disability": True}),
+        facts(registry, base, contacts=4, recorded_domains=("mental_health", "substance_misuse", "housing")),
+        facts(registry, {**base, "social_housing": True}),
+    ]
+    for f in variants:
+        got = proposed_routes(book, registry, f)
+        assert got == propose_routes(book, registry, f)
+        assert got != seen[0], f
