@@ -86,8 +86,9 @@ def _lane_of(route: APIRoute) -> _Lane:
     body_name, body_model = "", None
     if dependant.body_params:
         field = dependant.body_params[0]
-        if not (isinstance(field.field_info.annotation, type) and issubclass(field.field_info.annotation, BaseModel)):
-            raise ValueError(f"{route.path}: the hot lane validates a Pydantic model body only")
+        if (not (isinstance(field.field_info.annotation, type) and issubclass(field.field_info.annotation, BaseModel))
+                or getattr(field.field_info, "embed", None)):
+            raise ValueError(f"{route.path}: the hot lane validates a Pydantic model body only, not embedded in another")
         body_name, body_model = field.name, field.field_info.annotation
     return _Lane(route, route.endpoint, call, dependency.name, body_name, body_model, frozenset(route.methods or ()))
 

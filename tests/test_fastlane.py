@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Request, Response
 from fastapi.testclient import TestClient
 from httpx import Response as HttpResponse
 from pydantic import SecretStr
@@ -22,6 +22,7 @@ from screening.auth.roles import Role
 from screening.config import Settings
 from screening.fastlane import HotLane, install
 from screening.screens.dependencies import HotRead
+from screening.screens.schemas import AnswersPatch
 from tests.factories import create_screen, give_consent, headers_for, make_user
 
 HOT_PATHS = {"/api/v1/screens/{screen_id}", "/api/v1/screens/{screen_id}/answers",
@@ -197,7 +198,10 @@ def test_the_lane_refuses_routes_it_could_not_serve_exactly() -> None:
     async def two_dependencies(screen_id: str, hot: HotRead, n: Annotated[int, Depends(wants_more)]) -> Response:
         return Response()
 
-    for route in (with_query, plain_result, sync_route, odd_dependency, two_dependencies):
+    async def embedded_body(screen_id: str, hot: HotRead, body: Annotated[AnswersPatch, Body(embed=True)]) -> Response:
+        return Response()
+
+    for route in (with_query, plain_result, sync_route, odd_dependency, two_dependencies, embedded_body):
         app = _app_with(route, "/x/{screen_id}")
         with pytest.raises(ValueError, match="hot lane"):
             install(app, [route])
