@@ -23,16 +23,16 @@ from screening.contacts.schemas import ContactContext, EarlierContact, MultipleC
 from screening.insights.outcomes import decisions
 from screening.instruments.registry import Registry
 from screening.routes.models import Decision
-from screening.screens.linkage import REPEAT_WINDOW, earlier_linked
+from screening.screens.linkage import EARLIER_LINKED, REPEAT_WINDOW, earlier_params
 from screening.screens.models import Screen, ScreenStatus
+
+_EARLIER_SCREENS = select(Screen).where(*EARLIER_LINKED).order_by(Screen.created_at.desc(), Screen.id)
 
 
 def earlier_screens(session: Session, screen: Screen) -> list[Screen]:
     if not screen.person_hash:
         return []
-    return list(session.scalars(
-        select(Screen).where(*earlier_linked(screen)).order_by(Screen.created_at.desc(), Screen.id)  # type: ignore[arg-type]
-    ))
+    return list(session.scalars(_EARLIER_SCREENS, earlier_params(screen)))
 
 
 def shown_needs(screen: Screen, needs: Mapping[str, list[str]]) -> list[str]:

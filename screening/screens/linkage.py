@@ -15,14 +15,26 @@ import hmac
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, Protocol, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from screening.screens.models import Screen
 
 # Revolving Doors Agency (2013) asks for repeat contact over the last year.
 REPEAT_WINDOW = timedelta(days=365)
+
+
+class ScreenLike(Protocol):
+    """What the linkage statements read of a screen: the ORM's `Screen` or the hot routes' `ScreenRow`."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def person_hash(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
 
 
 def normalise_ref(ref: str) -> str:
@@ -52,19 +64,26 @@ def link_person(session: Session, key: str, previous_keys: Sequence[str], ref: s
     return current, int(getattr(result, "rowcount", 0) or 0)
 
 
-def earlier_linked(screen: Screen) -> list[object]:
-    """WHERE clauses for earlier screens of the same person in the 12 months before this one."""
+_screens = cast(Table, Screen.__table__)
+# Earlier screens of the same person in the 12 months before this one (parameters: `earlier_params`). Built
+# once, with bound parameters, on the table's columns, so the ORM and the hot routes' driver run the same
+# statements: they run on every read of a linked screen, and building them cost as much as running them.
+EARLIER_LINKED = (
+    _screens.c.person_hash == bindparam("person_hash"),
+    _screens.c.id != bindparam("screen_id"),
+    _screens.c.created_at < bindparam("created_at", type_=_screens.c.created_at.type),
+    _screens.c.created_at >= bindparam("since", type_=_screens.c.created_at.type),
+)
+PREVIOUS_CONTACTS = select(func.count()).select_from(_screens).where(*EARLIER_LINKED)
+
+
+def earlier_params(screen: Screen | ScreenLike) -> dict[str, Any]:
     since: datetime = screen.created_at - REPEAT_WINDOW
-    return [
-        Screen.person_hash == screen.person_hash,
-        Screen.id != screen.id,
-        Screen.created_at < screen.created_at,
-        Screen.created_at >= since,
-    ]
+    return {"person_hash": screen.person_hash, "screen_id": screen.id, "created_at": screen.created_at, "since": since}
 
 
 def previous_contacts(session: Session, screen: Screen) -> int:
     """Earlier screens of the same person in the 12 months before this one, in any suite."""
     if not screen.person_hash:
         return 0
-    return session.scalar(select(func.count()).select_from(Screen).where(*earlier_linked(screen))) or 0  # type: ignore[arg-type]
+    return session.scalar(PREVIOUS_CONTACTS, earlier_params(screen)) or 0

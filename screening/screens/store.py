@@ -20,7 +20,7 @@ from sqlalchemy.sql.dml import UpdateBase
 
 from screening.auth.models import User
 from screening.driver import HotDatabase, WriteTx, insert_rows
-from screening.screens.linkage import REPEAT_WINDOW
+from screening.screens.linkage import PREVIOUS_CONTACTS, earlier_params
 from screening.screens.models import Answer, AnswerEvent, Capacity, Consent, Screen
 from screening.screens.schemas import ConsentRead
 
@@ -128,12 +128,6 @@ def _load(dialect: str) -> ClauseElement:
 # is granted, so it sees whatever the previous holder committed.
 _LOCK = select(_s.c.id).where(_s.c.id == bindparam("screen_id", type_=String)).with_for_update()
 
-_PREVIOUS_CONTACTS = select(func.count()).select_from(_s).where(
-    _s.c.person_hash == bindparam("person_hash"), _s.c.id != bindparam("screen_id"),
-    _s.c.created_at < bindparam("created_at", type_=_s.c.created_at.type),
-    _s.c.created_at >= bindparam("since", type_=_s.c.created_at.type),
-)
-
 # A PATCH's writes, set-wise; the ORM's patch_answers (screens.service) runs the same statements.
 ADD_ANSWERS = insert_rows(_a, ("screen_id", "item_id", "value", "revision", "updated_by_id", "updated_at"))
 CHANGE_ANSWERS = (
@@ -217,9 +211,7 @@ async def previous_contacts(hot: HotDatabase, screen: ScreenRow) -> int:
     """Earlier screens of the same person in the 12 months before this one (0 when not linked)."""
     if not screen.person_hash:
         return 0
-    row = await hot.read_one(_PREVIOUS_CONTACTS, {
-        "person_hash": screen.person_hash, "screen_id": screen.id, "created_at": screen.created_at,
-        "since": screen.created_at - REPEAT_WINDOW})
+    row = await hot.read_one(PREVIOUS_CONTACTS, earlier_params(screen))
     return int(row[0]) if row else 0
 
 
