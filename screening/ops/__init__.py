@@ -21,13 +21,14 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.service_metrics.register(
         ServiceCollector(lambda: getattr(app.state, "session_factory", None), lambda: model_version(app.state))
     )
-    lean_records()
     app.add_middleware(RequestMiddleware, log_requests=settings.log_requests)
     app.include_router(router)
 
 
 def built_app() -> FastAPI:
-    """The app, imported and built, with everything built so far frozen out of the garbage collector's way.
+    """The app as `screening serve` runs it: built, with the log records made lean (`lean_records`: a switch of
+    the process's logging module, so set where the server starts, not in every app a test builds), and with
+    everything built so far frozen out of the garbage collector's way.
 
     All of it (schemas, routes: ~120k objects) lives as long as the process. Left to the collector, every full
     collection walked it: 70-120 ms pauses of the event loop under load. Frozen, it is never walked again, nor
@@ -36,6 +37,7 @@ def built_app() -> FastAPI:
     """
     from screening.app import create_app
 
+    lean_records()
     app = create_app()
     gc.freeze()
     gc.enable()
