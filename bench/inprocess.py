@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import statistics
+import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from screening.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -29,6 +38,49 @@ def _run(main: Coroutine[Any, Any, T]) -> T:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main)
+
+
+@contextmanager
+def _seeded_sqlite(name: str) -> Iterator[tuple[Settings, Engine, int, str]]:
+    """A migrated SQLite database in a temporary directory, with one nurse: (settings, engine, her id, a token)."""
+    from screening import migrate
+    from screening.auth.models import Role
+    from screening.auth.security import issue_token
+    from screening.auth.service import create_user
+    from screening.config import Settings
+    from screening.db import make_engine, make_session_factory, unit_of_work
+
+    with tempfile.TemporaryDirectory(prefix=f"screening-bench-{name}-") as tmp:
+        settings = Settings(database_url=f"sqlite:///{tmp}/{name}.db", data_dir=Path(tmp))
+        engine = make_engine(settings)
+        try:
+            migrate.upgrade(engine)
+            with unit_of_work(make_session_factory(engine)) as session:
+                user_id = create_user(session, f"{name}-nurse", f"{name} passphrase 0123456789", Role.nurse,
+                                      custody_suites=["Bench"]).id
+            secret = settings.secret_key.get_secret_value()
+            yield settings, engine, user_id, issue_token(secret, user_id, Role.nurse, 0, 3600)
+        finally:
+            engine.dispose()
+
+
+@contextmanager
+def _service_logging() -> Iterator[None]:
+    """Logging as the service configures it (JSON lines, lean records), written to /dev/null; reset afterwards."""
+    import logging.config
+
+    from screening.ops.logging import lean_records, log_config
+
+    saved, devnull = sys.stderr, open(os.devnull, "w")
+    try:
+        sys.stderr = devnull  # the handler's stream is resolved ("ext://sys.stderr") when configured
+        logging.config.dictConfig(log_config("INFO", True))
+        lean_records()
+        yield
+    finally:
+        sys.stderr = saved
+        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+        devnull.close()
 
 
 def measure_all(notes: list[str]) -> list[tuple[str, str, str, str]]:
@@ -95,20 +147,15 @@ def units_of_work(notes: list[str]) -> list[tuple[str, str, str, str]]:
     """A request's work on SQLite without HTTP, from the user check to the commit: where the time goes
     (README, Benchmark). The tablet's hot routes at driver level, the recommendations through the ORM."""
     import sqlite3
-    import tempfile
 
     import anyio
     from sqlalchemy import select
 
-    from screening import migrate
     from screening.audit import service as audit
     from screening.auth.dependencies import Hot, Work, token_claims
-    from screening.auth.models import Role, User
+    from screening.auth.models import User
     from screening.auth.policy import Permission
-    from screening.auth.security import issue_token
-    from screening.auth.service import create_user
-    from screening.config import Settings
-    from screening.db import make_engine, make_session_factory, unit_of_work
+    from screening.db import make_session_factory, unit_of_work
     from screening.driver import hot_database
     from screening.instruments.registry import load_registry
     from screening.model import assessments
@@ -120,118 +167,95 @@ def units_of_work(notes: list[str]) -> list[tuple[str, str, str, str]]:
     from screening.screens.dependencies import load_screen
     from screening.screens.schemas import ConsentPut, ScreenCreate
 
-    with tempfile.TemporaryDirectory(prefix="screening-bench-uow-") as tmp:
-        settings = Settings(database_url=f"sqlite:///{tmp}/uow.db", data_dir=Path(tmp))
-        engine = make_engine(settings)
-        try:
-            migrate.upgrade(engine)
-            factory = make_session_factory(engine)
-            registry = load_registry(settings.instruments_dir)
-            book = load_rulebook(registry, settings.routes_dir)
-            bundle, _ = load_active(settings, factory)
+    with _seeded_sqlite("uow") as (settings, engine, user_id, token):
+        factory = make_session_factory(engine)
+        registry = load_registry(settings.instruments_dir)
+        book = load_rulebook(registry, settings.routes_dir)
+        bundle, _ = load_active(settings, factory)
+        secret = settings.secret_key.get_secret_value()
+        claims = token_claims(secret, token)
+        work = Work(factory, claims, Permission.screens_write, "127.0.0.1", anyio.CapacityLimiter(1))
+
+        def open_screen(session, user):  # type: ignore[no-untyped-def]
+            screen, _ = screens.create_screen(session, user, ScreenCreate(
+                custody_record="UOW/1", date_of_birth="1990-01-01", sex="female"), None, secret)
+            screens.set_consent(session, user, screen, ConsentPut(
+                screening=True, share_with_health=True, share_with_court=True, capacity="has_capacity"))
+            screens.patch_answers(session, user, registry, screen, ANSWERS)
+            return screen.id
+
+        sid = work.run(open_screen)
+        turn = iter(range(10**9))
+
+        def recommend(session, user):  # type: ignore[no-untyped-def]
+            screen = load_screen(session, sid, user)
+            needs = model_needs(bundle, session, registry, screen)
+            return [r.model_dump_json() for r in routes.recommendations(session, registry, book, user, screen, needs)]
+
+        async def hot_rows() -> list[tuple[str, str, str, str]]:
+            db = hot_database(engine, audit.write_hot, pool_size=1)
+            await db.open()
+            try:
+                hot = Hot(db, claims, Permission.screens_write, "127.0.0.1", registry, bundle)
+                units = (
+                    ("screen read", lambda: screens.read_screen_hot(hot, sid)),
+                    ("answer PATCH", lambda: screens.patch_answers_hot(hot, sid, {"phq9_1": next(turn) % 4}, None)),
+                    ("assessment, unchanged screen", lambda: assessments.assess_screen_hot(hot, sid)),
+                )
+                rows = []
+                for name, unit in units:
+                    best = await _cpu_per_await(unit)
+                    rows.append((f"hot route's work in-process, SQLite, {name} (user check to commit, no HTTP; "
+                                 "least of 5 runs)", f"{best * 1000:.2f} ms CPU", "", ""))
+                return rows
+            finally:
+                await db.close()
+
+        rows = _run(hot_rows())
+        rows.append(("unit of work in-process, SQLite, recommendations through the ORM (user check to commit, "
+                     "no HTTP; least of 5 runs)", f"{_cpu_per_call(lambda: work.run(recommend)) * 1000:.2f} ms CPU",
+                     "", ""))
+        one_select = select(User.__table__.c.username).where(User.__table__.c.id == user_id)
+
+        def core() -> None:
+            with engine.connect() as conn:
+                conn.execute(one_select).first()
+                conn.commit()
+
+        def raw() -> None:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT username FROM users WHERE id = ?", (user_id,)).first()
+                conn.commit()
+
+        def orm() -> None:
             with unit_of_work(factory) as session:
-                user_id = create_user(session, "uow-nurse", "uow passphrase 0123456789", Role.nurse,
-                                      custody_suites=["Bench"]).id
-            secret = settings.secret_key.get_secret_value()
-            claims = token_claims(secret, issue_token(secret, user_id, Role.nurse, 0, 3600))
-            work = Work(factory, claims, Permission.screens_write, "127.0.0.1", anyio.CapacityLimiter(1))
+                session.execute(one_select).first()
 
-            def open_screen(session, user):  # type: ignore[no-untyped-def]
-                screen, _ = screens.create_screen(session, user, ScreenCreate(
-                    custody_record="UOW/1", date_of_birth="1990-01-01", sex="female"), None, secret)
-                screens.set_consent(session, user, screen, ConsentPut(
-                    screening=True, share_with_health=True, share_with_court=True, capacity="has_capacity"))
-                screens.patch_answers(session, user, registry, screen, ANSWERS)
-                return screen.id
+        driver = sqlite3.connect(engine.url.database or "", isolation_level=None)
 
-            sid = work.run(open_screen)
-            turn = iter(range(10**9))
+        def dbapi() -> None:
+            driver.execute("BEGIN IMMEDIATE")
+            driver.execute("SELECT username FROM users WHERE id = ?", (user_id,)).fetchone()
+            driver.execute("COMMIT")
 
-            def recommend(session, user):  # type: ignore[no-untyped-def]
-                screen = load_screen(session, sid, user)
-                needs = model_needs(bundle, session, registry, screen)
-                return [r.model_dump_json() for r in routes.recommendations(session, registry, book, user, screen, needs)]
-
-            async def hot_rows() -> list[tuple[str, str, str, str]]:
-                db = hot_database(engine, audit.write_hot, pool_size=1)
-                await db.open()
-                try:
-                    hot = Hot(db, claims, Permission.screens_write, "127.0.0.1", registry, bundle)
-                    units = (
-                        ("screen read", lambda: screens.read_screen_hot(hot, sid)),
-                        ("answer PATCH", lambda: screens.patch_answers_hot(hot, sid, {"phq9_1": next(turn) % 4}, None)),
-                        ("assessment, unchanged screen", lambda: assessments.assess_screen_hot(hot, sid)),
-                    )
-                    rows = []
-                    for name, unit in units:
-                        best = await _cpu_per_await(unit)
-                        rows.append((f"hot route's work in-process, SQLite, {name} (user check to commit, no HTTP; "
-                                     "least of 5 runs)", f"{best * 1000:.2f} ms CPU", "", ""))
-                    return rows
-                finally:
-                    await db.close()
-
-            rows = _run(hot_rows())
-            rows.append(("unit of work in-process, SQLite, recommendations through the ORM (user check to commit, "
-                         "no HTTP; least of 5 runs)", f"{_cpu_per_call(lambda: work.run(recommend)) * 1000:.2f} ms CPU",
-                         "", ""))
-            one_select = select(User.__table__.c.username).where(User.__table__.c.id == user_id)
-
-            def core() -> None:
-                with engine.connect() as conn:
-                    conn.execute(one_select).first()
-                    conn.commit()
-
-            def raw() -> None:
-                with engine.connect() as conn:
-                    conn.exec_driver_sql("SELECT username FROM users WHERE id = ?", (user_id,)).first()
-                    conn.commit()
-
-            def orm() -> None:
-                with unit_of_work(factory) as session:
-                    session.execute(one_select).first()
-
-            driver = sqlite3.connect(f"{tmp}/uow.db", isolation_level=None)
-
-            def dbapi() -> None:
-                driver.execute("BEGIN IMMEDIATE")
-                driver.execute("SELECT username FROM users WHERE id = ?", (user_id,)).fetchone()
-                driver.execute("COMMIT")
-
-            for name, f in (("through an ORM session", orm), ("through SQLAlchemy Core", core),
-                            ("through SQLAlchemy, raw SQL (exec_driver_sql)", raw),
-                            ("on sqlite3 itself, as screening.driver runs it", dbapi)):
-                rows.append((f"one SQLite transaction with one SELECT, {name} (least of 5 runs)",
-                             f"{_cpu_per_call(f, n=2000) * 1e6:.0f} µs CPU", "", ""))
-            driver.close()
-            return rows
-        finally:
-            engine.dispose()
+        for name, f in (("through an ORM session", orm), ("through SQLAlchemy Core", core),
+                        ("through SQLAlchemy, raw SQL (exec_driver_sql)", raw),
+                        ("on sqlite3 itself, as screening.driver runs it", dbapi)):
+            rows.append((f"one SQLite transaction with one SELECT, {name} (least of 5 runs)",
+                         f"{_cpu_per_call(f, n=2000) * 1e6:.0f} µs CPU", "", ""))
+        driver.close()
+        return rows
 
 
 def request_log_line(notes: list[str]) -> list[tuple[str, str, str, str]]:
     """What the JSON request log line costs, as the service configures logging, written to /dev/null."""
     import logging
-    import logging.config
-    import os
-    import sys
 
-    from screening.ops.logging import lean_records, log_config
-
-    config = log_config("INFO", True)
-    saved, devnull = sys.stderr, open(os.devnull, "w")
-    try:
-        sys.stderr = devnull  # the handler's stream is resolved ("ext://sys.stderr") when configured
-        logging.config.dictConfig(config)
-        lean_records()
+    with _service_logging():
         log = logging.getLogger("screening.request")
         extra = {"request_id": "0" * 32, "method": "GET", "route": "/api/v1/screens/{screen_id}", "status": 200,
                  "duration_ms": 1.23, "worker_pid": os.getpid()}
         cost = _cpu_per_call(lambda: log.info("request", extra=extra), n=5000)
-    finally:
-        sys.stderr = saved
-        logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
-        devnull.close()
     return [("one JSON request log line, as the service logs every request (to /dev/null; least of 5 runs)",
              f"{cost * 1e6:.0f} µs CPU", "", "")]
 
@@ -242,23 +266,12 @@ def hot_lane(notes: list[str]) -> list[tuple[str, str, str, str]]:
     same route; and the minimal endpoint the same way. The request log line is written, to /dev/null."""
     import itertools
     import json
-    import logging.config
-    import os
-    import sys
-    import tempfile
 
     import httpx
 
     from bench.minimal_app import app as minimal_app
-    from screening import migrate
     from screening.app import create_app
-    from screening.auth.models import Role
-    from screening.auth.security import issue_token
-    from screening.auth.service import create_user
-    from screening.config import Settings
-    from screening.db import make_engine, make_session_factory, unit_of_work
     from screening.fastlane import HotLane
-    from screening.ops.logging import lean_records, log_config
 
     async def call(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> int:
         scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
@@ -329,28 +342,8 @@ def hot_lane(notes: list[str]) -> list[tuple[str, str, str, str]]:
                         f"{minimal * 1e6:.0f} µs CPU", "", ""))
         return rows
 
-    with tempfile.TemporaryDirectory(prefix="screening-bench-lane-") as tmp:
-        settings = Settings(database_url=f"sqlite:///{tmp}/lane.db", data_dir=Path(tmp))
-        engine = make_engine(settings)
-        try:
-            migrate.upgrade(engine)
-            with unit_of_work(make_session_factory(engine)) as session:
-                user_id = create_user(session, "lane-nurse", "lane passphrase 0123456789", Role.nurse,
-                                      custody_suites=["Bench"]).id
-        finally:
-            engine.dispose()
-        secret = settings.secret_key.get_secret_value()
-        token = issue_token(secret, user_id, Role.nurse, 0, 3600)
-        saved, devnull = sys.stderr, open(os.devnull, "w")
-        try:
-            sys.stderr = devnull  # the log handler's stream is resolved when configured
-            logging.config.dictConfig(log_config("INFO", True))
-            lean_records()
-            return _run(measure(settings, token))
-        finally:
-            sys.stderr = saved
-            logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
-            devnull.close()
+    with _seeded_sqlite("lane") as (settings, _engine, _user_id, token), _service_logging():
+        return _run(measure(settings, token))
 
 
 def postgres_round_trip(notes: list[str], url: str) -> list[tuple[str, str, str, str]]:
