@@ -21,7 +21,6 @@ from screening.db import utcnow
 from screening.errors import Conflict, FieldError, Invalid, NotFound
 from screening.instruments.registry import Registry
 from screening.instruments.service import complete_scores
-from screening.model.service import MEMO_SIZE
 from screening.routes.dependencies import ModelNeeds
 from screening.routes.engine import Evidence, Facts, Proposal, propose_needs, propose_routes, scores_by_id
 from screening.routes.models import (
@@ -88,7 +87,7 @@ class _FactsKey:
     __slots__ = ("facts", "hash", "key")
 
     def __init__(self, facts: Facts) -> None:
-        self.facts = facts
+        self.facts: Facts | None = facts
         self.key = (frozenset((k, v, type(v)) for k, v in facts.answers.items()), facts.age,
                     frozenset(facts.consent.items()), frozenset(facts.model_needs.items()), facts.contacts,
                     facts.recorded_domains)
@@ -100,14 +99,26 @@ class _FactsKey:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _FactsKey) and self.key == other.key
 
+    def propose(self, book: Rulebook, registry: Registry) -> tuple[Proposal, ...]:
+        """The proposals, on a miss. The memo keeps this key, so it lets go of the facts (scores and all) and
+        keeps only its hashable tuple."""
+        facts, self.facts = self.facts, None
+        assert facts is not None, "a key proposes once"
+        return tuple(propose_routes(book, registry, facts))
+
+
+# Distinct sets of facts whose proposals are remembered per rulebook and process: an entry is the key's tuple
+# (~50 answers) and a few routes with their reasons (1-3 KB pickled for the test scenarios): about a MB at most.
+PROPOSALS_MEMO_SIZE = 256
+
 
 def proposed_routes(book: Rulebook, registry: Registry, facts: Facts) -> list[Proposal]:
     """`propose_routes` for facts from `facts_for`, memoised with the rules (a pure function: a tablet asks for the
     same screen's recommendations again and again between answer changes; evaluating the rules cost ~110 us)."""
     memo = book.derived.get(("proposed_routes", registry))
     if memo is None:
-        memo = book.derived[("proposed_routes", registry)] = lru_cache(maxsize=MEMO_SIZE)(
-            lambda key: tuple(propose_routes(book, registry, key.facts)))
+        memo = book.derived[("proposed_routes", registry)] = lru_cache(maxsize=PROPOSALS_MEMO_SIZE)(
+            lambda key: key.propose(book, registry))
     return list(memo(_FactsKey(facts)))
 
 
