@@ -84,8 +84,6 @@ def _json_array(dialect: str, *cols: ColumnElement[Any]) -> ColumnElement[Any]:
     return func.json_build_array(*cols) if dialect == "postgresql" else func.json_array(*cols)
 
 
-
-
 def _as_text(dialect: str, col: ColumnElement[Any]) -> ColumnElement[Any]:
     # JSON comes back as text on both databases (psycopg would parse it into unhashable lists): the raw
     # row is then a memo key, and is parsed once per distinct row.
