@@ -257,6 +257,11 @@ def setup_screens(base: str) -> tuple[str, list[str], dict[str, str]]:
                 "capacity": "has_capacity"}).raise_for_status()
             # A realistic, fully answered screen: the assessment and report read all of it.
             c.patch(f"/api/v1/screens/{sid}/answers", headers=h, json={"answers": FULL_ANSWERS}).raise_for_status()
+            # And a decision on the most urgent route, as after the nurse's first look at the assessment.
+            recs = c.get(f"/api/v1/screens/{sid}/recommendations", headers=h)
+            if recs.status_code == 200 and recs.json():
+                c.post(f"/api/v1/screens/{sid}/recommendations/{recs.json()[0]['route']}/decision", headers=h,
+                       json={"decision": "accept"}).raise_for_status()
             ids.append(sid)
         routes = set(c.get("/openapi.json").json()["paths"])
     return token, ids, {"routes": ",".join(sorted(routes))}
@@ -308,8 +313,8 @@ def bench_service(backend: str, url: str, work: Path, workers: int, args: argpar
         elif "assessment-missing" not in res.notes:
             res.notes.append("assessment-missing")
         if "/api/v1/screens/{screen_id}/recommendations" in routes:
-            # The issue's assessment includes recommendations; this service serves them from their own route
-            # (the rules engine over the answers, scores, consent, contacts and the model's needs).
+            # The assessment carries the recommendations (issue 7's definition); this route serves them alone,
+            # through the ORM, for the decision screens.
             paired("GET /screens/{id}/recommendations", method="GET",
                    paths=[p + "/recommendations" for p in screen_paths], body="none", token=token)
         if workers == 1 and "/api/v1/screens/{screen_id}/court-report" in routes:
@@ -444,10 +449,11 @@ def write_markdown(res: Results, args: argparse.Namespace, out: Path, started: d
     for what, figure, goal, ok in res.extra:
         lines.append(f"| {what} | {figure} | {goal} | {ok} |")
     if any(r.name.endswith("/recommendations") for r in res.runs):
-        lines += ["", "The issue's assessment includes recommendations. Here `GET .../assessment` returns the three "
-                  "domains with exact explanations and the instrument scores, recorded and audited; the "
-                  "recommendations (rules engine, decisions, local services, also audited) have their own route, "
-                  "measured in its own row. A tablet showing both makes both calls."]
+        lines += ["", "`GET .../assessment` answers as the issue defines it: the three domains with exact "
+                  "explanations, the instrument scores and the recommended routes (rules engine, the nurse's "
+                  "decisions, local services), the result recorded and the read audited. "
+                  "`GET .../recommendations` serves the same routes alone, through the ORM, for the decision "
+                  "screens: its own row."]
     if "assessment-missing" in res.notes:
         lines += ["", "`GET /api/v1/screens/{id}/assessment` is not served by this build, so it was not measured; "
                   "`GET /api/v1/screens/{id}` (answers, instrument scores, the read audited) stands in for a read."]

@@ -196,7 +196,7 @@ def units_of_work(notes: list[str]) -> list[tuple[str, str, str, str]]:
             db = hot_database(engine, audit.write_hot, pool_size=1)
             await db.open()
             try:
-                hot = Hot(db, claims, Permission.screens_write, "127.0.0.1", registry, bundle)
+                hot = Hot(db, claims, Permission.screens_write, "127.0.0.1", registry, bundle, book)
                 units = (
                     ("screen read", lambda: screens.read_screen_hot(hot, sid)),
                     ("answer PATCH", lambda: screens.patch_answers_hot(hot, sid, {"phq9_1": next(turn) % 4}, None)),

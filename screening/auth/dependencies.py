@@ -44,6 +44,7 @@ from screening.instruments.registry import Registry
 
 if TYPE_CHECKING:
     from screening.model.service import ModelBundle
+    from screening.routes.rulebook import Rulebook
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 T = TypeVar("T")
@@ -171,8 +172,8 @@ class Hot:
     The token's signature and expiry are checked before the route runs (no I/O); the user's row is read
     in the route's first statement, with the records it loads, and `principal(row)` checks it: a revoked
     token, a disabled user or a changed role is refused before anything is shown or written. It also
-    carries what the hot routes read from the app (the instruments, the served model), so that the route
-    has one dependency, which takes only the request: the shape the hot lane (`screening.fastlane`) serves.
+    carries what the hot routes read from the app (the instruments, the served model, the rules), so that the
+    route has one dependency, which takes only the request: the shape the hot lane (`screening.fastlane`) serves.
     """
 
     db: HotDatabase
@@ -181,6 +182,7 @@ class Hot:
     source_ip: str | None
     registry: Registry
     model: ModelBundle | None
+    rulebook: Rulebook | None = None
 
     def principal(self, user: Any) -> Principal:
         return require(principal_of(user, self.claims, self.source_ip), self.permission)
@@ -201,4 +203,4 @@ class HotTransact:
         state = request.app.state
         claims = token_claims(state.settings.secret_key.get_secret_value(), await oauth2(request))
         return Hot(state.hot, claims, self.permission, client_ip(request), state.registry,
-                   getattr(state, "model", None))
+                   getattr(state, "model", None), state.rulebook)

@@ -17,6 +17,7 @@ from screening.instruments.service import complete_scores
 from screening.model.models import Assessment
 from screening.model.schemas import AssessmentRead, DomainAssessmentRead, ModelRef
 from screening.model.service import MEMO_SIZE, ModelBundle
+from screening.routes import hot as routes_hot
 from screening.screens import store
 from screening.screens.dependencies import check_screen
 from screening.screens.service import age_on
@@ -39,13 +40,16 @@ def _view(bundle: ModelBundle, registry: Registry, answers: frozenset[tuple[str,
     )
     recorded = {d: {"probability": a.probability, "threshold": a.threshold, "needs_assessment": a.needs_assessment}
                 for d, a in result.items()}
-    return recorded, read.model_dump_json().encode()
+    # Without its closing brace: the recommendations, which depend on more than the answers, are added per read.
+    body = read.model_dump_json(exclude={"recommendations"}).encode()
+    assert body.endswith(b"}")
+    return recorded, body[:-1]
 
 
 async def assess_screen_hot(hot: Hot, screen_id: str) -> bytes:
-    """The model's view of a screen as it stands now, as the response body; the model version is recorded
-    with the result, and the read audited, before it is shown."""
-    loaded = await store.load(hot.db, hot.claims.user_id, screen_id)
+    """The model's view of a screen as it stands now, with the recommended routes, as the response body; the
+    model version is recorded with the result, and the read audited, before it is shown."""
+    loaded = await store.load(hot.db, hot.claims.user_id, screen_id, statement=routes_hot.load_statement)
     user = hot.principal(loaded.user)
     screen = check_screen(loaded.screen, screen_id, user)
     bundle, registry = hot.model, hot.registry
@@ -60,8 +64,13 @@ async def assess_screen_hot(hot: Hot, screen_id: str) -> bytes:
     view: tuple[dict[str, Any], bytes] = views(registry, frozenset((k, a.value) for k, a in loaded.answers.items()),
                                                age, screen.sex)
     recorded, body = view
+    book = hot.rulebook
+    assert book is not None, "the app loads its rules at start-up"
+    routes, proposed = await routes_hot.recommendations(hot, book, bundle, loaded, screen)
     async with hot.db.append() as tx:
         tx.add(_RECORD, {"screen_id": screen.id, "model_version": bundle.version, "model_sha256": bundle.sha256,
                          "assessed_at": utcnow(), "assessed_by_id": user.id, "result": recorded})
-        audit.record_hot(tx, user.actor, "screen.assessment", "screen", screen.id, {"model_version": bundle.version})
-    return body
+        audit.record_hot(tx, user.actor, "screen.assessment", "screen", screen.id,
+                         {"model_version": bundle.version, "proposed": proposed, **book.provenance()})
+    # The view's body ends with its last field (see _view): the recommendations close it.
+    return b"".join((body, b',"recommendations":', routes, b"}"))

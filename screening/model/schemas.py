@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from screening.instruments.schemas import ScoreResult
+from screening.routes.schemas import RecommendationRead
 
 
 class _Read(BaseModel):
@@ -55,6 +56,10 @@ class AssessmentRead(BaseModel):
         description="Per need domain: mental_health, learning_disability, substance_misuse."
     )
     instruments: list[ScoreResult] = Field(description="Scores of the instruments whose items are all answered.")
+    recommendations: list[RecommendationRead] = Field(
+        default_factory=list,
+        description="Recommended diversion routes, most urgent first, each with its reasons, local service and "
+        "decision: the same as `GET /screens/{id}/recommendations`, from the same reading of the screen.")
 
 
 class DomainMetricsRead(BaseModel):

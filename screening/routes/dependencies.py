@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -55,9 +56,15 @@ def model_needs(bundle: ModelBundle | None, session: Session, registry: Registry
     """
     if bundle is None:
         return ModelNeeds()
-    answers = answer_values(session, screen.id)
+    return needs_of(bundle, registry, answer_values(session, screen.id),
+                    age_on(screen.date_of_birth, screen.created_at.date()), screen.sex)
+
+
+def needs_of(bundle: ModelBundle, registry: Registry, answers: Mapping[str, Any], age: int | None,
+             sex: str | None) -> ModelNeeds:
+    """`model_needs` for answers, age and sex already loaded."""
     try:
-        result = bundle.assess(answers, age=age_on(screen.date_of_birth, screen.created_at.date()), sex=screen.sex)
+        result = bundle.assess(answers, age=age, sex=sex)
     except Exception as exc:  # noqa: BLE001 - a model fault must not stop the rules; logged by type only
         log.warning("model assessment failed for route rules: %s", type(exc).__name__)
         return ModelNeeds()
@@ -67,5 +74,3 @@ def model_needs(bundle: ModelBundle | None, session: Session, registry: Registry
     asked = {registry[registry.owner[i]].domain for i in answers if i in registry.owner}
     return ModelNeeds(version=bundle.version,
                       needs={d: bool(a.needs_assessment) for d, a in result.items() if d in asked})
-
-

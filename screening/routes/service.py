@@ -6,7 +6,7 @@ read-only); referral outcomes are updated after finalisation, because they come 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from functools import lru_cache
 from typing import Any
@@ -48,8 +48,10 @@ from screening.routes.schemas import (
     RouteDefRead,
     ServiceRead,
 )
-from screening.screens.models import Screen, ScreenStatus
+from screening.screens.models import Consent, Screen, ScreenStatus
+from screening.screens.schemas import ConsentRead
 from screening.screens.service import _usernames, age_on, answer_values, latest_consent, lock
+from screening.screens.store import ScreenRow
 
 # Outcomes move forward only; `not_known` can be corrected when news arrives. `engaged` and
 # `declined` are final outcomes, so the counts stay honest.
@@ -64,8 +66,13 @@ TRANSITIONS: dict[ReferralStatus, frozenset[ReferralStatus]] = {
 
 def facts_for(session: Session, registry: Registry, screen: Screen, model: ModelNeeds) -> Facts:
     answers = answer_values(session, screen.id)
-    consent = latest_consent(session, screen.id)
     contacts, recorded = repeat_contact_facts(session, registry, screen, answers)
+    return facts_of(registry, screen, answers, latest_consent(session, screen.id), model, contacts, recorded)
+
+
+def facts_of(registry: Registry, screen: Screen | ScreenRow, answers: Mapping[str, Any],
+             consent: Consent | ConsentRead | None, model: ModelNeeds, contacts: int, recorded: Sequence[str]) -> Facts:
+    """The facts the rules read, from what was loaded (through the ORM, or at driver level by `routes.hot`)."""
     return Facts(
         answers=answers,
         scores=scores_by_id(complete_scores(registry, answers)),
@@ -145,23 +152,20 @@ def _service(book: Rulebook, route: str, suite: str) -> ServiceRead | None:
     return ServiceRead(name=s.name, contact=s.contact, hours=s.hours, eligibility=s.eligibility) if s else None
 
 
-def _recommendations(
-    book: Rulebook,
-    screen: Screen,
-    proposals: list[Proposal],
-    decisions: dict[str, RouteDecision],
-    names: dict[int, str],
-) -> list[RecommendationRead]:
-    def decision(route: str) -> DecisionRead | None:
-        d = decisions.get(route)
-        if d is None:
-            return None
-        return DecisionRead(decision=Decision(d.decision), reason_code=d.reason_code,
-                            note=d.note, decided_by=names.get(d.decided_by_id, "unknown"), decided_at=d.decided_at)
+def decision_reads(decisions: Mapping[str, RouteDecision], names: dict[int, str]) -> dict[str, DecisionRead]:
+    return {route: DecisionRead(decision=Decision(d.decision), reason_code=d.reason_code, note=d.note,
+                                decided_by=names.get(d.decided_by_id, "unknown"), decided_at=d.decided_at)
+            for route, d in decisions.items()}
 
+
+def recommendation_reads(
+    book: Rulebook, suite: str, proposals: Sequence[Proposal], decisions: Mapping[str, DecisionRead]
+) -> list[RecommendationRead]:
+    """The proposals, most urgent first, each with its local service and the decision in force; then the routes
+    decided on that the rules do not propose (now)."""
     out = [
         RecommendationRead(route=p.route, title=p.title, urgency=p.urgency, reasons=_reasons(p.reasons),
-                           service=_service(book, p.route, screen.custody_suite), decision=decision(p.route),
+                           service=_service(book, p.route, suite), decision=decisions.get(p.route),
                            proposed=True, kind=book.rules.routes[p.route].kind)
         for p in proposals
     ]
@@ -172,7 +176,7 @@ def _recommendations(
         definition = book.rules.routes.get(route)
         out.append(RecommendationRead(
             route=route, title=definition.title if definition else route, urgency=None, reasons=[],
-            service=_service(book, route, screen.custody_suite), decision=decision(route), proposed=False,
+            service=_service(book, route, suite), decision=decisions[route], proposed=False,
             kind=definition.kind if definition else RouteKind.service,
         ))
     return out
@@ -192,7 +196,7 @@ def recommendations(
     names = _usernames(session, [d.decided_by_id for d in decisions.values()], user)
     audit.record(session, user.actor, "routes.read", "screen", screen.id,
                  {"proposed": len(proposals), "model_version": model.version, **book.provenance()})
-    return _recommendations(book, screen, proposals, decisions, names)
+    return recommendation_reads(book, screen.custody_suite, proposals, decision_reads(decisions, names))
 
 
 def _ensure_draft(screen: Screen) -> None:
@@ -266,7 +270,8 @@ def decide_route(
     session.flush()
     decisions = route_decisions(session, screen.id)
     names = _usernames(session, [user.id], user)
-    return next(r for r in _recommendations(book, screen, proposals, decisions, names) if r.route == route)
+    return next(r for r in recommendation_reads(book, screen.custody_suite, proposals, decision_reads(decisions, names))
+                if r.route == route)
 
 
 def _needs(
@@ -341,7 +346,7 @@ def decisions_view(
     return DecisionsRead(
         screen_id=screen.id, status=screen.status,
         needs=_needs(book, propose_needs(book, registry, facts), needs, names),
-        routes=_recommendations(book, screen, proposals, routes, names),
+        routes=recommendation_reads(book, screen.custody_suite, proposals, decision_reads(routes, names)),
         model_used=model.version is not None, model_version=model.version, provenance=Provenance(**book.provenance()),
     )
 

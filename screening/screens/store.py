@@ -13,19 +13,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, Integer, String, Table, Text, bindparam, delete, func, select, update
+from sqlalchemy import JSON, Integer, Select, String, Table, Text, bindparam, delete, func, select, update
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.sql import ClauseElement, ColumnElement
+from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.dml import UpdateBase
 
 from screening.auth.models import User
-from screening.driver import HotDatabase, WriteTx, insert_rows
+from screening.driver import HotDatabase, Stmt, WriteTx, insert_rows
 from screening.screens.linkage import PREVIOUS_CONTACTS, earlier_params
 from screening.screens.models import Answer, AnswerEvent, Capacity, Consent, Screen
 from screening.screens.schemas import ConsentRead
 
 _u, _s, _a, _c, _ev = (cast(Table, m.__table__) for m in (User, Screen, Answer, Consent, AnswerEvent))
 _creator, _finaliser, _recorder = _u.alias("creator"), _u.alias("finaliser"), _u.alias("recorder")
+SCREENS, USERS = _s, _u  # for columns a caller adds to the load (`load_statement`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +79,21 @@ class Loaded:
     consent: ConsentRead | None
     names: dict[int, str]
     key: tuple[Any, ...] | None = None
+    # The columns a caller's statement adds after the load's own (see `load_statement`), as the driver gave them.
+    extra: tuple[Any, ...] = ()
 
 
-def _json_array(dialect: str, *cols: ColumnElement[Any]) -> ColumnElement[Any]:
+def json_array(dialect: str, *cols: ColumnElement[Any]) -> ColumnElement[Any]:
     return func.json_build_array(*cols) if dialect == "postgresql" else func.json_array(*cols)
 
 
-def _as_text(dialect: str, col: ColumnElement[Any]) -> ColumnElement[Any]:
+def json_rows(dialect: str, *cols: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A JSON array of one array per row: [[col, ...], ...], or null for no rows; parse it with `_json`."""
+    row = json_array(dialect, *cols)
+    return as_text(dialect, func.json_agg(row) if dialect == "postgresql" else func.json_group_array(row))
+
+
+def as_text(dialect: str, col: ColumnElement[Any]) -> ColumnElement[Any]:
     # JSON comes back as text on both databases (psycopg would parse it into unhashable lists): the raw
     # row is then a memo key, and is parsed once per distinct row.
     return sql_cast(col, Text) if dialect == "postgresql" else col
@@ -96,16 +105,15 @@ _SCREEN_COLS = (_s.c.id, _s.c.custody_record, _s.c.date_of_birth, _s.c.sex, _s.c
                 _s.c.finalised_by_id, _s.c.person_hash)
 
 
-def _load(dialect: str) -> ClauseElement:
+def load_statement(dialect: str) -> Select[Any]:
+    """The load; a caller may add columns correlated to the screen (`SCREENS`), returned in `Loaded.extra`."""
     # SQLite keeps a JSON value as text and embeds it as a string here (json() would parse every value in SQL,
     # more than doubling the statement's cost); it is parsed in Python only when the row is new (see load).
-    answer = _json_array(dialect, _a.c.item_id, _a.c.value, _a.c.revision)
-    answers = select(_as_text(dialect,
-        func.json_agg(answer) if dialect == "postgresql" else func.json_group_array(answer)
-    )).where(_a.c.screen_id == _s.c.id).scalar_subquery()
+    answers = select(json_rows(dialect, _a.c.item_id, _a.c.value, _a.c.revision)).where(
+        _a.c.screen_id == _s.c.id).scalar_subquery()
     consent = (
-        select(_as_text(dialect, _json_array(dialect, _c.c.screening, _c.c.share_with_health, _c.c.share_with_court,
-                                             _c.c.capacity, _c.c.recorded_at, _recorder.c.username)))
+        select(as_text(dialect, json_array(dialect, _c.c.screening, _c.c.share_with_health, _c.c.share_with_court,
+                                           _c.c.capacity, _c.c.recorded_at, _recorder.c.username)))
         .select_from(_c.outerjoin(_recorder, _recorder.c.id == _c.c.recorded_by_id))
         .where(_c.c.screen_id == _s.c.id)
         .order_by(_c.c.id.desc())
@@ -114,7 +122,7 @@ def _load(dialect: str) -> ClauseElement:
     )
     creator = select(_creator.c.username).where(_creator.c.id == _s.c.created_by_id).scalar_subquery()
     finaliser = select(_finaliser.c.username).where(_finaliser.c.id == _s.c.finalised_by_id).scalar_subquery()
-    user_cols = [_as_text(dialect, c) if c is _u.c.custody_suites else c for c in _USER_COLS]
+    user_cols = [as_text(dialect, c) if c is _u.c.custody_suites else c for c in _USER_COLS]
     return (
         select(*user_cols, *_SCREEN_COLS, answers.label("answers"), consent.label("consent"), creator, finaliser)
         .select_from(_u.outerjoin(_s, _s.c.id == bindparam("screen_id", type_=String)))
@@ -140,7 +148,7 @@ _TOUCH = update(_s).where(_s.c.id == bindparam("b_screen_id")).values(
     updated_at=bindparam("updated_at", type_=_s.c.updated_at.type))
 
 
-def _when(value: Any) -> datetime:
+def when(value: Any) -> datetime:
     at = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
@@ -148,60 +156,67 @@ def _when(value: Any) -> datetime:
 def _parse(row: tuple[Any, ...], key: tuple[Any, ...], dialect: str) -> Loaded:
     nu, ns = len(_USER_COLS), len(_SCREEN_COLS)
     u, s = row[:nu], row[nu:nu + ns]
-    answers_json, consent_json, creator, finaliser = row[nu + ns:]
-    user = None if u[0] is None else UserRow(u[0], u[1], u[2], u[3], tuple(_json(u[4]) or ()), bool(u[5]), u[6])
+    answers_json, consent_json, creator, finaliser = row[nu + ns:nu + ns + 4]
+    extra = row[nu + ns + 4:]
+    user = None if u[0] is None else UserRow(u[0], u[1], u[2], u[3], tuple(from_json(u[4]) or ()), bool(u[5]), u[6])
     if s[0] is None:
-        return Loaded(user, None, {}, None, {}, key)
+        return Loaded(user, None, {}, None, {}, key, extra)
     screen = ScreenRow(*s)
-    rows = _json(answers_json) or ()
-    if dialect == "sqlite":
-        # The column's JSON text, except that SQLite's numeric affinity has already made a number of "2" (repr
-        # writes a float back exactly). Joined and parsed at once: a PATCH parses every answer, and one
-        # json.loads for the lot cost half what one per value did.
-        values = json.loads("[" + ",".join(_json_text(v) for _, v, _ in rows) + "]")
-        answers = {item_id: StoredAnswer(value, revision) for (item_id, _, revision), value in zip(rows, values, strict=True)}
-    else:
-        answers = {item_id: StoredAnswer(value, revision) for item_id, value, revision in rows}
+    rows = from_json(answers_json) or ()
+    values = json_values(dialect, [v for _, v, _ in rows])
+    answers = {item_id: StoredAnswer(value, revision) for (item_id, _, revision), value in zip(rows, values, strict=True)}
     consent = None
     if consent_json is not None:
-        screening, health, court, capacity, recorded_at, recorded_by = _json(consent_json)
+        screening, health, court, capacity, recorded_at, recorded_by = from_json(consent_json)
         consent = ConsentRead.model_construct(
             screening=bool(screening), share_with_health=bool(health), share_with_court=bool(court),
-            capacity=Capacity(capacity), recorded_by=recorded_by or "unknown", recorded_at=_when(recorded_at))
+            capacity=Capacity(capacity), recorded_by=recorded_by or "unknown", recorded_at=when(recorded_at))
     names = {screen.created_by_id: creator} if creator is not None else {}
     if screen.finalised_by_id is not None and finaliser is not None:
         names[screen.finalised_by_id] = finaliser
-    return Loaded(user, screen, answers, consent, names, key)
+    return Loaded(user, screen, answers, consent, names, key, extra)
+
+
+def json_values(dialect: str, values: list[Any]) -> list[Any]:
+    """JSON column values as a JSON aggregate (`json_rows`) returned them, parsed. On SQLite each is the column's
+    JSON text, except that SQLite's numeric affinity has already made a number of "2" (repr writes a float back
+    exactly). Joined and parsed at once: a PATCH parses every answer, and one json.loads for the lot cost half
+    what one per value did. psycopg has parsed them already."""
+    if dialect != "sqlite":
+        return values
+    return cast(list[Any], json.loads("[" + ",".join(_json_text(v) for v in values) + "]"))
 
 
 def _json_text(value: Any) -> str:
     return value if isinstance(value, str) else "null" if value is None else repr(value)
 
 
-def _json(value: Any) -> Any:
+def from_json(value: Any) -> Any:
     # SQLite returns the aggregates as text; psycopg parses json values itself.
     return json.loads(value) if isinstance(value, str) else value
 
 
-async def load(hot: HotDatabase, user_id: int, screen_id: str, tx: WriteTx | None = None) -> Loaded:
-    """The user, the screen, its answers, consent and names; in `tx`, after locking the screen's row."""
+async def load(hot: HotDatabase, user_id: int, screen_id: str, tx: WriteTx | None = None, *,
+               statement: Stmt = load_statement) -> Loaded:
+    """The user, the screen, its answers, consent and names; in `tx`, after locking the screen's row.
+    `statement`: `load_statement` with columns added (a function of the dialect's name, built once)."""
     params = {"user_id": user_id, "screen_id": screen_id}
     if tx is None:
-        row = await hot.read_one(_load, params, raw=True)
+        row = await hot.read_one(statement, params, raw=True)
     else:
         if tx.dialect == "postgresql":
             tx.add(_LOCK, {"screen_id": screen_id})  # SQLite: BEGIN IMMEDIATE already excludes other writers
-        rows = await tx.fetch(_load, params, raw=True)
+        rows = await tx.fetch(statement, params, raw=True)
         row = rows[0] if rows else None
     if row is None:
         return Loaded(None, None, {}, None, {})
     if tx is not None:
         # Read to be changed: the row will not be seen again, so it is not worth a place in the memo.
-        return _parse(hot.statements[_load].row(row), row, hot.statements.name)
-    memo = hot.memo("screens.load")
+        return _parse(hot.statements[statement].row(row), row, hot.statements.name)
+    memo = hot.memo("screens.load")  # rows of different statements differ in length: their keys never meet
     loaded: Loaded | None = memo.get(row)
     if loaded is None:
-        loaded = memo.put(row, _parse(hot.statements[_load].row(row), row, hot.statements.name))
+        loaded = memo.put(row, _parse(hot.statements[statement].row(row), row, hot.statements.name))
     return loaded
 
 
