@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from screening.auth.models import Role, User
 from screening.auth.service import create_user
+from screening.db import utcnow
+from screening.screens.models import Screen
 
 PASSWORD = "a long test passphrase"
 _seq = itertools.count(1)
@@ -59,3 +63,19 @@ def answer(client: TestClient, headers: dict[str, str], screen_id: str, answers:
     r = client.patch(f"/api/v1/screens/{screen_id}/answers", json={"answers": answers}, headers=headers)
     assert r.status_code == 200, r.text
     return dict(r.json())
+
+
+def backdate(session: Session, screen_id: str, days: int) -> None:
+    """Move a screen's opening `days` into the past (repeat contacts are counted over the last 12 months)."""
+    session.execute(update(Screen).where(Screen.id == screen_id).values(created_at=utcnow() - timedelta(days=days)))
+    session.commit()
+
+
+def earlier_contact(client: TestClient, session: Session, headers: dict[str, str], answers: dict[str, Any],
+                    days_ago: int, **screen: Any) -> dict[str, Any]:
+    """A screen opened `days_ago` days ago (pass `person_ref` to link it), consented and answered."""
+    s = create_screen(client, headers, **screen)
+    give_consent(client, headers, s["id"])
+    answer(client, headers, s["id"], answers)
+    backdate(session, s["id"], days_ago)
+    return s

@@ -8,18 +8,15 @@ two on the real database, through decisions, additions, answer changes and linke
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from screening.audit.models import AuditEntry
-from screening.db import utcnow
-from screening.screens.models import Screen
-from tests.factories import answer, create_screen, give_consent, headers_for, make_user
+from tests.factories import answer, create_screen, earlier_contact, give_consent, headers_for, make_user
 from tests.needs_answers import answers_for
 from tests.routes import scenarios
 from tests.routes.scenarios import Scenario, open_screen
@@ -39,11 +36,6 @@ def both(client: TestClient, headers: dict[str, str], screen_id: str) -> tuple[l
 def decide(client: TestClient, headers: dict[str, str], screen_id: str, route: str, body: dict[str, Any]) -> None:
     r = client.post(f"/api/v1/screens/{screen_id}/recommendations/{route}/decision", json=body, headers=headers)
     assert r.status_code == 200, r.text
-
-
-def backdate(session: Session, screen_id: str, days: int) -> None:
-    session.execute(update(Screen).where(Screen.id == screen_id).values(created_at=utcnow() - timedelta(days=days)))
-    session.commit()
 
 
 class TestSameAsTheRoutesEndpoint:
@@ -84,15 +76,10 @@ class TestSameAsTheRoutesEndpoint:
         """Multiple and complex needs across contacts in other suites, one of them declined (its answers unused)."""
         leeds = headers_for(client, make_user(session))
         bradford = headers_for(client, make_user(session, suites=["Bradford"]))
-        elsewhere = create_screen(client, bradford, person_ref=REF, custody_suite="Bradford")
-        give_consent(client, bradford, elsewhere["id"])
-        answer(client, bradford, elsewhere["id"], answers_for("mental_health", "housing"))
-        backdate(session, elsewhere["id"], 200)
-        withdrawn = create_screen(client, leeds, person_ref=REF)
-        give_consent(client, leeds, withdrawn["id"])
-        answer(client, leeds, withdrawn["id"], answers_for("learning_disability"))
+        earlier_contact(client, session, bradford, answers_for("mental_health", "housing"), 200, person_ref=REF,
+                        custody_suite="Bradford")
+        withdrawn = earlier_contact(client, session, leeds, answers_for("learning_disability"), 30, person_ref=REF)
         give_consent(client, leeds, withdrawn["id"], screening=False)
-        backdate(session, withdrawn["id"], 30)
         now = create_screen(client, leeds, person_ref=REF)
         give_consent(client, leeds, now["id"])
         answer(client, leeds, now["id"], answers_for("substance_misuse"))

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from screening.app import create_app
@@ -18,7 +18,7 @@ from screening.routes.models import NeedDecision, Referral, RouteDecision
 from screening.screens.linkage import person_hash
 from screening.screens.models import Screen
 from screening.tables import Base
-from tests.factories import answer, create_screen, give_consent, headers_for, make_user
+from tests.factories import answer, backdate, create_screen, earlier_contact, give_consent, headers_for, make_user
 from tests.needs_answers import answers_for
 
 PROBLEM = "application/problem+json"
@@ -40,11 +40,6 @@ def nurse_of(session: Session, suites: list[str] | None = None) -> User:
     session.expunge(user)
     session.rollback()
     return user
-
-
-def backdate(session: Session, screen_id: str, days: int) -> None:
-    session.execute(update(Screen).where(Screen.id == screen_id).values(created_at=utcnow() - timedelta(days=days)))
-    session.commit()
 
 
 def stored_hashes(session: Session) -> list[str | None]:
@@ -126,14 +121,9 @@ class TestGetContacts:
     ) -> None:
         leeds = headers_for(client, make_user(session))
         bradford = headers_for(client, make_user(session, suites=["Bradford"]))
-        elsewhere = create_screen(client, bradford, person_ref=REF, custody_suite="Bradford")
-        give_consent(client, bradford, elsewhere["id"])
-        answer(client, bradford, elsewhere["id"], answers_for("mental_health", "housing"))
-        backdate(session, elsewhere["id"], 200)
-        here = create_screen(client, leeds, person_ref=REF)
-        give_consent(client, leeds, here["id"])
-        answer(client, leeds, here["id"], answers_for("substance_misuse"))
-        backdate(session, here["id"], 40)
+        earlier_contact(client, session, bradford, answers_for("mental_health", "housing"), 200, person_ref=REF,
+                        custody_suite="Bradford")
+        here = earlier_contact(client, session, leeds, answers_for("substance_misuse"), 40, person_ref=REF)
         too_old = create_screen(client, leeds, person_ref=REF)
         backdate(session, too_old["id"], 400)
         now = create_screen(client, leeds, person_ref=REF)
