@@ -138,6 +138,8 @@ class TestFullScreen:
         assert stored["phq9_2"] == 3 and stored["risk_plan"] is True and stored["audit_2"] == 1
         assert stored["social_housing"] is False
 
+        requested: list[str] = []
+        page.on("request", lambda r: requested.append(r.url))
         page.get_by_role("button", name="See assessment").click()
         expect(page.get_by_role("heading", name="Assessment", exact=True)).to_be_visible()
         urgent = page.locator("#urgent")
@@ -160,6 +162,9 @@ class TestFullScreen:
         routes = page.locator("#routes article.route")
         expect(routes.first).to_be_visible()
         assert routes.count() >= 2
+        # The first render takes the routes from the assessment's response: one request for both, not two.
+        assert any(u.endswith(f"/api/v1/screens/{screen_id}/assessment") for u in requested)
+        assert not any(u.endswith("/recommendations") for u in requested), requested
         first_title = routes.nth(0).locator("h3").inner_text()
         routes.nth(0).get_by_label("Accept", exact=True).check()
         routes.nth(0).get_by_role("button", name=re.compile("Save decision")).click()

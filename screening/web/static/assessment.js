@@ -65,10 +65,13 @@ document.addEventListener("DOMContentLoaded", async () => {
       el("ul", { class: "flag-list" }, other.map((f) => el("li", { text: f.text }))));
   }
 
+  let routesFromAssessment = null;
   // ---- the model: each domain with a small bar chart of the answers that moved it ----
   try {
     const a = await LD.api("GET", `/api/v1/screens/${enc}/assessment`);
     if (!a || !a.domains) throw new LD.ApiError(404, null);
+    // The assessment carries the routes, read with it: the first render needs no second request.
+    routesFromAssessment = a.recommendations || null;
     $("#model").replaceChildren(
       ...Object.entries(a.domains).map(([domain, d]) => domainCard(domain, d)),
       el("p", { class: "hint", text: `Model version ${a.model.version}. Decision support only: your judgement decides.` }));
@@ -169,9 +172,9 @@ document.addEventListener("DOMContentLoaded", async () => {
   await loadNeeds();
 
   // ---- diversion routes ----
-  async function loadRoutes() {
+  async function loadRoutes(known) {
     try {
-      const recs = await LD.api("GET", `/api/v1/screens/${enc}/recommendations`);
+      const recs = known || await LD.api("GET", `/api/v1/screens/${enc}/recommendations`);
       if (!recs.length) return $("#routes").replaceChildren(el("p", { text: "No route is suggested by the answers so far." }));
       $("#routes").replaceChildren(...recs.map(routeCard));
     } catch (err) {
@@ -234,7 +237,7 @@ document.addEventListener("DOMContentLoaded", async () => {
         r.decision.reason_code ? ` (${r.decision.reason_code})` : "") : null,
       final ? null : form);
   }
-  await loadRoutes();
+  await loadRoutes(routesFromAssessment);
 
   // ---- finalise ----
   if (final || screen.status === "declined") {
