@@ -301,6 +301,8 @@ class SqliteHot(HotDatabase):
         self._commits = 0
         self._checkpoint_task: asyncio.Task[None] | None = None
         self._batch: _Batch | None = None
+        # Units queued for the batch being opened (waiting on `_lock` while the first waits for the write lock).
+        self._joining = 0
 
     async def open(self) -> None:
         """Nothing to wait for: sqlite3 opens both connections when the object is made."""
@@ -342,7 +344,8 @@ class SqliteHot(HotDatabase):
         """A unit of work inside the batch transaction that is open now, or a new one.
 
         Group commit: every unit that runs before the loop gets round to the commit joins one transaction,
-        each inside its own savepoint, so a unit that fails rolls back alone. Each unit returns only when
+        each inside its own savepoint, so a unit that fails rolls back alone; so do the units that queued while
+        the batch waited for another worker to let go of the write lock. Each unit returns only when
         its batch has committed, so nothing is acknowledged before it is durable. Units are serialised on
         the connection (they never await between SAVEPOINT and RELEASE), so each sees the ones before it,
         as if each had its own transaction; the audit chain included. Measured: a PATCH's transaction cost
@@ -350,13 +353,17 @@ class SqliteHot(HotDatabase):
         """
         batch = self._batch
         if batch is None:
-            async with self._lock:  # one coroutine opens a batch; the slow path waits in a thread meanwhile
-                batch = self._batch
-                if batch is None:
-                    await self._begin()
-                    loop = asyncio.get_running_loop()
-                    batch = self._batch = _Batch(loop.create_future())
-                    loop.call_soon(self._commit, batch)
+            self._joining += 1
+            try:
+                async with self._lock:  # one coroutine opens a batch; the slow path waits in a thread meanwhile
+                    batch = self._batch
+                    if batch is None:
+                        await self._begin()
+                        loop = asyncio.get_running_loop()
+                        batch = self._batch = _Batch(loop.create_future())
+                        loop.call_soon(self._commit, batch)
+            finally:
+                self._joining -= 1
         if batch.open:
             # Another unit is between its SAVEPOINT and RELEASE: it awaited something real, which a unit on
             # this connection must never do (the two would share one savepoint stack).
@@ -393,7 +400,10 @@ class SqliteHot(HotDatabase):
 
     def _commit(self, batch: _Batch) -> None:
         loop = asyncio.get_running_loop()
-        if batch.open:  # a unit is still inside: commit after it
+        # A unit still inside: commit after it. Units that queued while the batch waited for the write lock (another
+        # process held it) join it before it commits, rather than each waiting for the lock again; they queued
+        # before the batch existed, so there are only so many, and units that come later join it without queueing.
+        if batch.open or (self._joining and batch is self._batch):
             loop.call_soon(self._commit, batch)
             return
         if self._batch is batch:

@@ -26,7 +26,7 @@ from screening.audit import service as audit
 from screening.audit.models import AuditEntry
 from screening.audit.service import SYSTEM, Actor, _chain_hash, _fields, chain_parts, verify_chain
 from screening.config import Settings
-from screening.db import make_engine
+from screening.db import make_engine, writer_gate
 from screening.driver import HotDatabase, hot_database
 from screening.model.schemas import AssessmentRead
 from screening.screens.schemas import ScreenRead
@@ -148,6 +148,44 @@ def test_sqlite_waits_for_a_busy_lock_off_the_loop(tmp_path: Path) -> None:
     assert waited >= 0.1  # it did wait for the other writer...
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert max(gaps) < 0.1  # ...and the loop kept running meanwhile
+
+
+def test_units_queued_behind_another_writer_commit_in_one_batch(tmp_path: Path) -> None:
+    """While another worker holds the write lock, the units that queue behind it join one batch and commit
+    together once it is free, instead of each waiting for the lock in turn (the two-worker SQLite case)."""
+    url = f"sqlite:///{tmp_path}/queue.db"
+    engine = make_engine(Settings(database_url=url, data_dir=tmp_path))
+    migrate.upgrade(engine)
+    # Another worker: its own engine, so its own gate on the same lock file (an flock per open file).
+    other = make_engine(Settings(database_url=url, data_dir=tmp_path))
+    gate = writer_gate(other)
+    assert gate.acquire()
+
+    async def run() -> int:
+        hot = _hot(engine)
+        await hot.open()
+        try:
+            asyncio.get_running_loop().call_later(0.1, gate.release)
+
+            async def unit(i: int) -> None:
+                async with hot.write() as tx:
+                    audit.record_hot(tx, SYSTEM, "test.hot", "thing", str(i))
+
+            before = hot._commits  # type: ignore[attr-defined]  # the driver's count of COMMITs
+            await asyncio.gather(*(unit(i) for i in range(8)))
+            return int(hot._commits - before)  # type: ignore[attr-defined]
+        finally:
+            await hot.close()
+
+    try:
+        commits = _run(run())
+        with Session(engine) as session:
+            assert sorted(session.scalars(select(AuditEntry.record_id))) == [str(i) for i in range(8)]
+            assert verify_chain(session).ok
+    finally:
+        other.dispose()
+        engine.dispose()
+    assert commits == 1
 
 
 def test_hot_rows_read_back_through_the_orm(client: TestClient, session: Session) -> None:
