@@ -2,9 +2,10 @@
 
 The same rules, decisions and local services as `GET /screens/{id}/recommendations` (`routes.service`, through
 the ORM), and the same answer: the test suite compares the two. They are read with the assessment's one load -
-the route decisions are one more column of it (`LOAD`) - and, for a linked screen only, one more statement for
-the earlier contacts and their answers (the repeat-contact facts the rules read). The body is a pure function of
-what was read, under the rules, instruments and model in force, so it is built and serialised once per state.
+the route decisions are one more column of it (`load_statement`) - and, for a linked screen only, one more
+statement for the earlier contacts and their answers (the repeat-contact facts the rules read). The body is a
+pure function of what was read, under the rules, instruments and model in force, so it is built and serialised
+once per state.
 """
 
 from __future__ import annotations

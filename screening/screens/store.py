@@ -88,7 +88,8 @@ def json_array(dialect: str, *cols: ColumnElement[Any]) -> ColumnElement[Any]:
 
 
 def json_rows(dialect: str, *cols: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A JSON array of one array per row: [[col, ...], ...], or null for no rows; parse it with `_json`."""
+    """A JSON array of one array per row, [[col, ...], ...]: for no rows, null on PostgreSQL and [] on SQLite (parse
+    it with `from_json`, then `or ()`)."""
     row = json_array(dialect, *cols)
     return as_text(dialect, func.json_agg(row) if dialect == "postgresql" else func.json_group_array(row))
 
