@@ -8,7 +8,7 @@ or expose its detail (answers, scores, free text) stays with the suite that hold
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -35,9 +35,20 @@ def earlier_screens(session: Session, screen: Screen) -> list[Screen]:
     return list(session.scalars(_EARLIER_SCREENS, earlier_params(screen)))
 
 
+def needs_shown(status: str, needs: list[str]) -> list[str]:
+    """A contact's need domains as shown and counted: answers kept from before a decline are not used (the person
+    withdrew from screening)."""
+    return [] if status == ScreenStatus.declined else needs
+
+
 def shown_needs(screen: Screen, needs: Mapping[str, list[str]]) -> list[str]:
-    # Answers kept from before a decline are not used: the person withdrew from screening.
-    return [] if screen.status == ScreenStatus.declined else needs.get(screen.id, [])
+    return needs_shown(screen.status, needs.get(screen.id, []))
+
+
+def recorded_domains(registry: Registry, shown: Iterable[list[str]]) -> list[str]:
+    """The need domains recorded across contacts (each contact's `needs_shown`), in `domains()` order."""
+    found = {d for needs in shown for d in needs}
+    return [d for d in domains(registry) if d in found]
 
 
 def flag_for(
@@ -47,9 +58,8 @@ def flag_for(
 
     Shared with the commissioners' figures so that the flag a nurse sees and the one counted agree.
     """
-    recorded = {d for s in [screen, *earlier] for d in shown_needs(s, needs)}
-    recorded_list = [d for d in domains(registry) if d in recorded]
-    return recorded_list, mcn.assess(rule, len(earlier) + 1, recorded_list)
+    recorded = recorded_domains(registry, (shown_needs(s, needs) for s in [screen, *earlier]))
+    return recorded, mcn.assess(rule, len(earlier) + 1, recorded)
 
 
 def repeat_contact_facts(
@@ -66,8 +76,7 @@ def repeat_contact_facts(
     else:
         needs = needs_by_screen(session, registry, [s.id for s in earlier]) if earlier else {}
         needs[screen.id] = need_domains(registry, answers)
-    recorded = {d for s in [screen, *earlier] for d in shown_needs(s, needs)}
-    return len(earlier) + 1, [d for d in domains(registry) if d in recorded]
+    return len(earlier) + 1, recorded_domains(registry, (shown_needs(s, needs) for s in [screen, *earlier]))
 
 
 def contact_context(

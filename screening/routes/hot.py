@@ -16,7 +16,8 @@ from pydantic import TypeAdapter
 from sqlalchemy import Select, Table, select
 
 from screening.auth.dependencies import Hot
-from screening.contacts.needs import domains, need_domains
+from screening.contacts.needs import need_domains
+from screening.contacts.service import needs_shown, recorded_domains
 from screening.driver import Memo
 from screening.model.service import ModelBundle
 from screening.routes.dependencies import needs_of
@@ -26,7 +27,7 @@ from screening.routes.schemas import DecisionRead, RecommendationRead
 from screening.routes.service import PROPOSALS_MEMO_SIZE, facts_of, proposed_routes, recommendation_reads
 from screening.screens import store
 from screening.screens.linkage import EARLIER_LINKED, earlier_params
-from screening.screens.models import Answer, ScreenStatus
+from screening.screens.models import Answer
 from screening.screens.service import age_on
 
 _rd, _a = cast(Table, RouteDecision.__table__), cast(Table, Answer.__table__)
@@ -63,16 +64,17 @@ def _decisions(dialect: str, column: Any) -> dict[str, DecisionRead]:
 
 def _recorded(hot: Hot, screen: store.ScreenRow, values: dict[str, Any], earlier: list[tuple[Any, ...]],
               dialect: str) -> list[str]:
-    """Need domains recorded across this contact and the earlier ones (`contacts.service.repeat_contact_facts`);
-    answers kept from before a decline are not used."""
-    registry = hot.registry
-    recorded = set() if screen.status == ScreenStatus.declined else set(need_domains(registry, values))
-    for status, answers in earlier:
-        if status != ScreenStatus.declined:
-            rows = store.from_json(answers) or ()
-            found = store.json_values(dialect, [v for _, v in rows])
-            recorded.update(need_domains(registry, {item: v for (item, _), v in zip(rows, found, strict=True)}))
-    return [d for d in domains(registry) if d in recorded]
+    """Need domains recorded across this contact and the earlier ones, as `contacts.service.repeat_contact_facts`
+    finds them through the ORM."""
+    def shown(status: str, answers: dict[str, Any]) -> list[str]:
+        return needs_shown(status, need_domains(hot.registry, answers))
+
+    contacts = [shown(screen.status, values)]
+    for status, answers_json in earlier:
+        rows = store.from_json(answers_json) or ()
+        found = store.json_values(dialect, [v for _, v in rows])
+        contacts.append(shown(status, {item: v for (item, _), v in zip(rows, found, strict=True)}))
+    return recorded_domains(hot.registry, contacts)
 
 
 async def recommendations(hot: Hot, book: Rulebook, bundle: ModelBundle, loaded: store.Loaded,
