@@ -182,7 +182,7 @@ class Hot:
     source_ip: str | None
     registry: Registry
     model: ModelBundle | None
-    rulebook: Rulebook | None = None
+    rulebook: Rulebook
 
     def principal(self, user: Any) -> Principal:
         return require(principal_of(user, self.claims, self.source_ip), self.permission)

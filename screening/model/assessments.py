@@ -65,8 +65,6 @@ async def assess_screen_hot(hot: Hot, screen_id: str) -> bytes:
                                                age, screen.sex)
     recorded, body = view
     book = hot.rulebook
-    if book is None:  # the app loads its rules at start-up; a Hot made without them cannot recommend
-        raise Unavailable("No diversion rules are loaded by this instance.")
     routes, proposed = await routes_hot.recommendations(hot, book, bundle, loaded, screen)
     async with hot.db.append() as tx:
         tx.add(_RECORD, {"screen_id": screen.id, "model_version": bundle.version, "model_sha256": bundle.sha256,
