@@ -259,7 +259,8 @@ def setup_screens(base: str) -> tuple[str, list[str], dict[str, str]]:
             c.patch(f"/api/v1/screens/{sid}/answers", headers=h, json={"answers": FULL_ANSWERS}).raise_for_status()
             # And a decision on the most urgent route, as after the nurse's first look at the assessment.
             recs = c.get(f"/api/v1/screens/{sid}/recommendations", headers=h)
-            if recs.status_code == 200 and recs.json():
+            recs.raise_for_status()  # a failing route must stop the run, not leave the screens undecided unseen
+            if recs.json():
                 c.post(f"/api/v1/screens/{sid}/recommendations/{recs.json()[0]['route']}/decision", headers=h,
                        json={"decision": "accept"}).raise_for_status()
             ids.append(sid)
