@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache, partial
 from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import JSON, Insert, Table, Text, bindparam, insert
+from sqlalchemy import cast as sql_cast
 
 from screening.audit import service as audit
 from screening.auth.dependencies import Hot
 from screening.db import utcnow
-from screening.driver import insert_rows
 from screening.errors import Unavailable
 from screening.instruments.registry import Registry
 from screening.instruments.service import complete_scores
@@ -22,13 +23,23 @@ from screening.screens import store
 from screening.screens.dependencies import check_screen
 from screening.screens.service import age_on
 
-_RECORD = insert_rows(cast(Table, Assessment.__table__), ("screen_id", "model_version", "model_sha256", "assessed_at",
-                                                         "assessed_by_id", "result"))
+_assessments = cast(Table, Assessment.__table__)
+
+
+def _record(dialect: str) -> Insert:
+    """The assessment's row. Its result comes as JSON text, encoded once per view (`_view`) rather than by the
+    column's JSON type on every read; stored as that type would store it (the same `json.dumps` text on SQLite,
+    cast to json on PostgreSQL)."""
+    result = bindparam("result", type_=Text)
+    values: dict[str, Any] = {name: bindparam(name, type_=_assessments.c[name].type)
+                              for name in ("screen_id", "model_version", "model_sha256", "assessed_at", "assessed_by_id")}
+    values["result"] = sql_cast(result, JSON) if dialect == "postgresql" else result
+    return insert(_assessments).values(values)
 
 
 def _view(bundle: ModelBundle, registry: Registry, answers: frozenset[tuple[str, Any]], age: int | None,
-          sex: str | None) -> tuple[dict[str, Any], bytes]:
-    """What is recorded of an assessment and the response body: a pure function of the model, the instruments
+          sex: str | None) -> tuple[str, bytes]:
+    """What is recorded of an assessment (as JSON text) and the response body: a pure function of the model, the instruments
     and the screen's answers, age and sex, so built and serialised once per screen state (the explanation
     alone is ~270 contributions)."""
     values = dict(answers)
@@ -43,7 +54,7 @@ def _view(bundle: ModelBundle, registry: Registry, answers: frozenset[tuple[str,
     # Without its closing brace: the recommendations, which depend on more than the answers, are added per read.
     body = read.model_dump_json(exclude={"recommendations"}).encode()
     assert body.endswith(b"}")
-    return recorded, body[:-1]
+    return json.dumps(recorded), body[:-1]
 
 
 async def assess_screen_hot(hot: Hot, screen_id: str) -> bytes:
@@ -61,13 +72,13 @@ async def assess_screen_hot(hot: Hot, screen_id: str) -> bytes:
     # Age on the day of the screen, not today: the model was asked about the person in custody then.
     age = age_on(screen.date_of_birth, screen.created_at.date()) if screen.date_of_birth else None
     # Ethnicity is deliberately not passed: it is recorded for monitoring only, never a model input.
-    view: tuple[dict[str, Any], bytes] = views(registry, frozenset((k, a.value) for k, a in loaded.answers.items()),
+    view: tuple[str, bytes] = views(registry, frozenset((k, a.value) for k, a in loaded.answers.items()),
                                                age, screen.sex)
     recorded, body = view
     book = hot.rulebook
     routes, proposed = await routes_hot.recommendations(hot, book, bundle, loaded, screen)
     async with hot.db.append() as tx:
-        tx.add(_RECORD, {"screen_id": screen.id, "model_version": bundle.version, "model_sha256": bundle.sha256,
+        tx.add(_record, {"screen_id": screen.id, "model_version": bundle.version, "model_sha256": bundle.sha256,
                          "assessed_at": utcnow(), "assessed_by_id": user.id, "result": recorded})
         audit.record_hot(tx, user.actor, "screen.assessment", "screen", screen.id,
                          {"model_version": bundle.version, "proposed": proposed, **book.provenance()})

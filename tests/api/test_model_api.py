@@ -81,6 +81,9 @@ class TestAssessment:
         rows = session.scalars(select(Assessment).where(Assessment.screen_id == sid)).all()
         assert [(a.model_version, a.model_sha256) for a in rows] == [(SHIPPED["version"], body["model"]["sha256"])]
         assert rows[0].result["mental_health"]["needs_assessment"] is True
+        # The recorded result (written as JSON text encoded once per view) reads back as what was shown.
+        assert rows[0].result == {d: {k: a[k] for k in ("probability", "threshold", "needs_assessment")}
+                                  for d, a in body["domains"].items()}
 
     def test_ethnicity_does_not_change_the_assessment(self, client: TestClient, session: Session) -> None:
         h = headers_for(client, make_user(session))
