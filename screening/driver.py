@@ -41,7 +41,7 @@ import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio.to_thread
@@ -166,10 +166,13 @@ class WriteTx(ABC):
     """A write transaction. `add` queues statements, run in order before the next `fetch` or at commit;
     `info` carries what hooks queue (the audit module keeps its pending entries there)."""
 
-    def __init__(self, statements: Statements) -> None:
+    def __init__(self, statements: Statements, shared: dict[str, Any] | None = None) -> None:
         self.statements = statements
         self.dialect = statements.name
         self.info: dict[str, Any] = {}
+        # What a hook keeps across the units of one database transaction: SQLite's group commit runs several
+        # units in one (each unit's changes to it are undone with the unit); elsewhere a unit is a transaction.
+        self.shared: dict[str, Any] = {} if shared is None else shared
         self._queued: Queued = []
 
     def add(self, build: Stmt, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
@@ -252,8 +255,8 @@ def _busy(exc: sqlite3.OperationalError) -> bool:
 
 
 class _SqliteWriteTx(WriteTx):
-    def __init__(self, statements: Statements, cursor: sqlite3.Cursor) -> None:
-        super().__init__(statements)
+    def __init__(self, statements: Statements, cursor: sqlite3.Cursor, shared: dict[str, Any]) -> None:
+        super().__init__(statements, shared)
         self.cursor = cursor
 
     def flush(self) -> None:
@@ -276,6 +279,7 @@ class _Batch:
     committed: asyncio.Future[None]
     open: int = 0  # units inside the batch right now
     lost: BaseException | None = None  # set when SQLite rolled the whole transaction back itself
+    shared: dict[str, Any] = field(default_factory=dict)  # WriteTx.shared, for the batch's one transaction
 
 
 class SqliteHot(HotDatabase):
@@ -368,7 +372,8 @@ class SqliteHot(HotDatabase):
             # Another unit is between its SAVEPOINT and RELEASE: it awaited something real, which a unit on
             # this connection must never do (the two would share one savepoint stack).
             raise RuntimeError("a SQLite hot unit of work awaited inside write(): units must run straight through")
-        tx = _SqliteWriteTx(self.statements, self._cursor)
+        tx = _SqliteWriteTx(self.statements, self._cursor, batch.shared)
+        shared_before = dict(batch.shared)
         batch.open += 1
         try:
             self._cursor.execute("SAVEPOINT unit")
@@ -377,6 +382,8 @@ class SqliteHot(HotDatabase):
                 await self.before_commit(tx)
                 tx.flush()
             except BaseException as exc:
+                batch.shared.clear()
+                batch.shared.update(shared_before)
                 self._undo_unit(batch, exc)
                 raise
             self._cursor.execute("RELEASE unit")

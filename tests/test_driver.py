@@ -250,7 +250,7 @@ def test_a_read_after_each_change_shows_it(client: TestClient, session: Session)
 def test_one_bad_append_fails_alone_in_its_batch(engine: Engine, session: Session) -> None:
     """Appends and writes of the same moment commit together (group commit); one that fails (here an
     assessment record for a screen that does not exist: a foreign-key violation) fails alone."""
-    from screening.model.assessments import _RECORD
+    from screening.model.assessments import _record
 
     async def good(i: int) -> None:
         async with hot.append() as tx:
@@ -258,8 +258,8 @@ def test_one_bad_append_fails_alone_in_its_batch(engine: Engine, session: Sessio
 
     async def bad() -> None:
         async with hot.append() as tx:
-            tx.add(_RECORD, {"screen_id": "no-such-screen", "model_version": "v", "model_sha256": "x",
-                             "assessed_at": datetime.now(UTC), "assessed_by_id": 1, "result": {}})
+            tx.add(_record, {"screen_id": "no-such-screen", "model_version": "v", "model_sha256": "x",
+                             "assessed_at": datetime.now(UTC), "assessed_by_id": 1, "result": "{}"})
             audit.record_hot(tx, SYSTEM, "test.read", "thing", "bad")
 
     async def failing_write() -> None:

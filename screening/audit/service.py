@@ -30,6 +30,7 @@ from screening.driver import WriteTx, insert_rows
 
 GENESIS = "0" * 64
 _PENDING = "audit_pending"
+_LAST = "audit_last_hash"  # in WriteTx.shared: the hash of the last entry the transaction has appended
 
 
 @dataclass(frozen=True)
@@ -156,8 +157,15 @@ async def write_hot(tx: WriteTx) -> None:
     if tx.dialect == "postgresql":
         tx.add(_APPEND_FN, [_appended(entry) for entry in pending])
         return
-    last = await tx.fetch(_LAST_HASH, {})
-    tx.add(_APPEND, _chained(last[0][0] if last else GENESIS, pending))
+    # The chain's last hash: read once per transaction, then carried from unit to unit of a group commit (the
+    # transaction holds the write lock, so no other writer appends meanwhile).
+    prev = tx.shared.get(_LAST)
+    if prev is None:
+        last = await tx.fetch(_LAST_HASH, {})
+        prev = last[0][0] if last else GENESIS
+    rows = _chained(prev, pending)
+    tx.add(_APPEND, rows)
+    tx.shared[_LAST] = rows[-1]["hash"]
 
 
 @event.listens_for(Session, "before_commit")
