@@ -11,7 +11,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -460,7 +460,7 @@ async def patch_answers_hot(
                                 now=now)
         store.write_answers(tx, changes.added, changes.changed, changes.cleared, changes.events, screen.id, now)
         if changes.events:
-            screen = replace(screen, updated_at=now)
+            screen = screen._replace(updated_at=now)
             audit.record_hot(tx, user.actor, "screen.answers.update", "screen", screen.id, {"items": changes.items})
     return screen_read(hot.registry, screen, changes.stored, loaded.consent, loaded.names,
                        await store.previous_contacts(hot.db, screen))
