@@ -63,10 +63,14 @@ def _fmt(at: datetime) -> str:
 _HASHED = ("at", "actor_id", "actor", "role", "action", "record_type", "record_id", "source_ip", "detail")
 
 
+# ensure_ascii (the default): the text is ASCII, so its UTF-8 bytes are the same in Python and SQL. One encoder for
+# every entry (json.dumps with options builds a new one per call); the same options, so the same text.
+_encode_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+
+
 def _canonical(fields: dict[str, Any], prev_hash: str) -> str:
     payload = {k: fields[k] for k in _HASHED} | {"at": _fmt(fields["at"]), "prev": prev_hash}
-    # ensure_ascii (the default): the text is ASCII, so its UTF-8 bytes are the same in Python and SQL.
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return _encode_canonical(payload)
 
 
 def _chain_hash(prev_hash: str, fields: dict[str, Any]) -> str:

@@ -27,6 +27,10 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+# One encoder for every line: json.dumps with any option builds a new JSONEncoder per call.
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -46,7 +50,7 @@ class JsonFormatter(logging.Formatter):
             exc_type, _exc, tb = record.exc_info
             entry["exc_type"] = exc_type.__name__
             entry["frames"] = [f"{f.filename}:{f.lineno}:{f.name}" for f in traceback.extract_tb(tb)][-10:]
-        return json.dumps(entry, separators=(",", ":"), default=str)
+        return _encode(entry)
 
 
 def lean_records() -> None:
