@@ -285,6 +285,36 @@ def test_one_bad_append_fails_alone_in_its_batch(engine: Engine, session: Sessio
     assert verify_chain(session).ok
 
 
+def test_concurrent_reads_get_their_own_rows_and_fail_alone(engine: Engine) -> None:
+    """Reads of the same moment each get their own rows. On PostgreSQL they go in one pipeline, one round trip
+    on one connection (so in one transaction: the same transaction_timestamp); a read that fails there fails
+    alone, the batch's others tried again one by one."""
+    from sqlalchemy import Integer, bindparam, literal, null
+
+    doubled = select(bindparam("n", type_=Integer) * 2, func.transaction_timestamp() if engine.dialect.name ==
+                     "postgresql" else null())
+    failing = select(literal(1) / bindparam("d", type_=Integer))  # division by zero: an error on PostgreSQL
+
+    async def run() -> tuple[list[Any], list[Any]]:
+        await hot.open()
+        try:
+            together = await asyncio.gather(*(hot.read_one(doubled, {"n": i}) for i in range(10)))
+            reads = [hot.read_one(doubled, {"n": i}) for i in range(10)]
+            if engine.dialect.name == "postgresql":
+                reads.insert(5, hot.read_one(failing, {"d": 0}))
+            return together, await asyncio.gather(*reads, return_exceptions=True)
+        finally:
+            await hot.close()
+
+    hot = _hot(engine)
+    together, outcomes = _run(run())
+    assert [row[0] for row in together] == [2 * i for i in range(10)]
+    if engine.dialect.name == "postgresql":
+        assert len({row[1] for row in together}) == 1  # one transaction: one round trip
+        assert isinstance(outcomes.pop(5), Exception)
+    assert [row[0] for row in outcomes] == [2 * i for i in range(10)]
+
+
 @pytest.fixture(scope="module")
 def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A migrated PostgreSQL database of this module's own (it terminates connections to it)."""
