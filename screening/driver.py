@@ -556,6 +556,7 @@ class _AppendTx(WriteTx):
 
 
 _Unit = tuple[Queued, "asyncio.Future[None]"]
+_Read = tuple[str, dict[str, Any], "asyncio.Future[list[Any]]"]
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:
@@ -564,7 +565,7 @@ def _retrieved(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-async def _run_units(conn: AsyncConnection[Any], units: list[_Unit]) -> None:
+async def _run_units(conn: AsyncConnection[Any], units: list[_Unit]) -> list[None]:
     """The units' statements in one transaction and one round trip."""
     try:
         await _commit_statements(conn, [q for queued, _ in units for q in queued])
@@ -572,6 +573,19 @@ async def _run_units(conn: AsyncConnection[Any], units: list[_Unit]) -> None:
         if not conn.closed:
             await conn.rollback()
         raise
+    return [None] * len(units)
+
+
+async def _run_reads(conn: AsyncConnection[Any], reads: list[_Read]) -> list[list[Any]]:
+    """The reads' rows: their statements in one pipeline (one round trip), or one statement alone."""
+    if len(reads) == 1:
+        sql, values, _ = reads[0]
+        return [await (await conn.execute(sql, values)).fetchall()]
+    cursors = [conn.cursor() for _ in reads]
+    async with conn.pipeline():
+        for cur, (sql, values, _) in zip(cursors, reads, strict=True):
+            await cur.execute(sql, values)
+    return [await cur.fetchall() for cur in cursors]
 
 
 class PostgresHot(HotDatabase):
@@ -604,7 +618,7 @@ class PostgresHot(HotDatabase):
         self._opened = False
         self._appends: list[_Unit] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._reads: list[tuple[str, dict[str, Any], asyncio.Future[list[Any]]]] = []
+        self._reads: list[_Read] = []
         self._reading: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
@@ -623,34 +637,8 @@ class PostgresHot(HotDatabase):
         return _rows(stmt, await asyncio.shield(done), raw)
 
     async def _read_batches(self) -> None:
-        """Send the reads waiting, in one pipeline; then those that came meanwhile, until none are left."""
         try:
-            while self._reads:
-                reads, self._reads = self._reads, []
-                try:
-                    async with self._pool.connection() as conn:
-                        if len(reads) == 1:
-                            sql, values, _ = reads[0]
-                            results = [await (await conn.execute(sql, values)).fetchall()]
-                        else:
-                            cursors = [conn.cursor() for _ in reads]
-                            async with conn.pipeline():
-                                for cur, (sql, values, _) in zip(cursors, reads, strict=True):
-                                    await cur.execute(sql, values)
-                            results = [await cur.fetchall() for cur in cursors]
-                except Exception:  # noqa: BLE001 - each read is tried again alone, and fails alone
-                    for sql, values, done in reads:
-                        try:
-                            async with self._pool.connection() as conn:
-                                rows = await (await conn.execute(sql, values)).fetchall()
-                        except Exception as exc:  # noqa: BLE001 - reported to the request that made it
-                            done.set_exception(exc)
-                            done.add_done_callback(_retrieved)  # the request may have gone (a client disconnect)
-                        else:
-                            done.set_result(rows)
-                else:
-                    for (_, _, done), rows in zip(reads, results, strict=True):
-                        done.set_result(rows)
+            await self._in_batches(self._reads, _run_reads)
         finally:
             self._reading = None
 
@@ -682,25 +670,35 @@ class PostgresHot(HotDatabase):
 
     async def _flush(self) -> None:
         try:
-            while self._appends:
-                units, self._appends = self._appends, []
-                try:
-                    async with self._pool.connection() as conn:
-                        await _run_units(conn, units)
-                except Exception:  # noqa: BLE001 - each unit is retried alone below, and fails alone
-                    for unit in units:
-                        try:
-                            async with self._pool.connection() as conn:
-                                await _run_units(conn, [unit])
-                        except Exception as exc:  # noqa: BLE001 - reported to the request that made it
-                            unit[1].set_exception(exc)
-                        else:
-                            unit[1].set_result(None)
-                else:
-                    for _, done in units:
-                        done.set_result(None)
+            await self._in_batches(self._appends, _run_units)
         finally:
             self._flusher = None
+
+    async def _in_batches(self, waiting: list[Any],
+                          run: Callable[[AsyncConnection[Any], list[Any]], Awaitable[list[Any]]]) -> None:
+        """Run what is `waiting` (items whose last member is the future their requester awaits) in batches until
+        none is left: each batch on one connection, by `run`, which gives one result per item; what comes in
+        meanwhile waits for the next. A batch that fails is tried again item by item, so one bad item fails
+        alone."""
+        while waiting:
+            batch = waiting[:]
+            waiting.clear()
+            try:
+                async with self._pool.connection() as conn:
+                    results = await run(conn, batch)
+            except Exception:  # noqa: BLE001 - each item is tried again alone, and fails alone
+                for item in batch:
+                    try:
+                        async with self._pool.connection() as conn:
+                            (result,) = await run(conn, [item])
+                    except Exception as exc:  # noqa: BLE001 - reported to the request that made it
+                        item[-1].set_exception(exc)
+                        item[-1].add_done_callback(_retrieved)  # the request may have gone (a client disconnect)
+                    else:
+                        item[-1].set_result(result)
+            else:
+                for item, result in zip(batch, results, strict=True):
+                    item[-1].set_result(result)
 
     async def close(self) -> None:
         if self._reading is not None:
