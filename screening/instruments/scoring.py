@@ -74,8 +74,8 @@ def holds(rule: Rule, items: Mapping[str, Item], answers: Answers, total: int | 
             pts = _item_points(items, answers, body.item)
             return pts is not None and pts >= body.value
         case SumAtLeast(sum_at_least=body):
-            pts = [_item_points(items, answers, i) for i in body.items]
-            return all(p is not None for p in pts) and sum(p for p in pts if p is not None) >= body.value
+            each = [_item_points(items, answers, i) for i in body.items]
+            return all(p is not None for p in each) and sum(p for p in each if p is not None) >= body.value
         case AnyOf(any=rules):
             return any(holds(r, items, answers, total) for r in rules)
         case AllOf(all=rules):

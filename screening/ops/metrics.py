@@ -66,7 +66,7 @@ def exposition(service_registry: CollectorRegistry) -> bytes:
     """The text exposition: this process's (or all workers') request metrics plus the service figures."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         process_registry = CollectorRegistry()
-        MultiProcessCollector(process_registry)
+        MultiProcessCollector(process_registry)  # type: ignore[no-untyped-call]  # prometheus_client's
     else:
         process_registry = REGISTRY
     return generate_latest(process_registry) + generate_latest(service_registry)

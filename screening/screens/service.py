@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
 
 from screening.audit import service as audit
 from screening.auth.dependencies import Hot
@@ -400,7 +401,7 @@ def list_screens(
 ) -> ScreenPage:
     """The user's suites' screens, drafts first, newest first."""
     suites = [s for s in user.custody_suites if suite is None or s == suite]
-    where = [Screen.custody_suite.in_(suites)]
+    where: list[ColumnElement[bool]] = [Screen.custody_suite.in_(suites)]
     if status is not None:
         where.append(Screen.status == status.value)
     if created_on is not None:
