@@ -39,9 +39,9 @@ def _record(dialect: str) -> Insert:
 
 def _view(bundle: ModelBundle, registry: Registry, answers: frozenset[tuple[str, Any]], age: int | None,
           sex: str | None) -> tuple[str, bytes]:
-    """What is recorded of an assessment (as JSON text) and the response body: a pure function of the model, the instruments
-    and the screen's answers, age and sex, so built and serialised once per screen state (the explanation
-    alone is ~270 contributions)."""
+    """What is recorded of an assessment (as JSON text) and the response body: a pure function of the model,
+    the instruments and the screen's answers, age and sex, so built and serialised once per screen state (the
+    explanation alone is ~270 contributions)."""
     values = dict(answers)
     result = bundle.assess(values, age=age, sex=sex)
     read = AssessmentRead(
@@ -73,7 +73,7 @@ async def assess_screen_hot(hot: Hot, screen_id: str) -> bytes:
     age = age_on(screen.date_of_birth, screen.created_at.date()) if screen.date_of_birth else None
     # Ethnicity is deliberately not passed: it is recorded for monitoring only, never a model input.
     view: tuple[str, bytes] = views(registry, frozenset((k, a.value) for k, a in loaded.answers.items()),
-                                               age, screen.sex)
+                                    age, screen.sex)
     recorded, body = view
     book = hot.rulebook
     routes, proposed = await routes_hot.recommendations(hot, book, bundle, loaded, screen)
