@@ -150,7 +150,8 @@ def test_sqlite_waits_for_a_busy_lock_off_the_loop(tmp_path: Path) -> None:
     assert max(gaps) < 0.1  # ...and the loop kept running meanwhile
 
 
-def test_units_queued_behind_another_writer_commit_in_one_batch(tmp_path: Path) -> None:
+@pytest.mark.parametrize("shape", ["write", "append"])
+def test_units_queued_behind_another_writer_commit_in_one_batch(tmp_path: Path, shape: str) -> None:
     """While another worker holds the write lock, the units that queue behind it join one batch and commit
     together once it is free, instead of each waiting for the lock in turn (the two-worker SQLite case)."""
     url = f"sqlite:///{tmp_path}/queue.db"
@@ -168,7 +169,7 @@ def test_units_queued_behind_another_writer_commit_in_one_batch(tmp_path: Path) 
             asyncio.get_running_loop().call_later(0.1, gate.release)
 
             async def unit(i: int) -> None:
-                async with hot.write() as tx:
+                async with hot.write() if shape == "write" else hot.append() as tx:
                     audit.record_hot(tx, SYSTEM, "test.hot", "thing", str(i))
 
             before = hot._commits  # type: ignore[attr-defined]  # the driver's count of COMMITs
@@ -186,6 +187,50 @@ def test_units_queued_behind_another_writer_commit_in_one_batch(tmp_path: Path) 
         other.dispose()
         engine.dispose()
     assert commits == 1
+
+
+def test_an_append_holds_the_write_lock_only_while_it_is_written(tmp_path: Path) -> None:
+    """An append (a read's audit entry) waits for the write lock in a queue, and one task writes and commits
+    those waiting in one step: whenever the loop runs other work, another worker finds the lock free. A unit of
+    `write()` holds it from its BEGIN until the loop reaches the COMMIT."""
+    url = f"sqlite:///{tmp_path}/lock.db"
+    engine = make_engine(Settings(database_url=url, data_dir=tmp_path))
+    migrate.upgrade(engine)
+    other_engine = make_engine(Settings(database_url=url, data_dir=tmp_path))
+    other = writer_gate(other_engine)  # another worker's gate on the same lock file
+
+    async def run(shape: str) -> list[bool]:
+        hot = _hot(engine)
+        await hot.open()
+        free: list[bool] = []
+
+        async def unit(i: int) -> None:
+            async with hot.write() if shape == "write" else hot.append() as tx:
+                audit.record_hot(tx, SYSTEM, "test.hot", "thing", f"{shape}-{i}")
+
+        async def other_work() -> None:
+            for _ in range(6):
+                got = other.try_acquire()
+                if got:
+                    other.release()
+                free.append(got)
+                await asyncio.sleep(0)
+
+        try:
+            await asyncio.gather(*(unit(i) for i in range(4)), other_work())
+        finally:
+            await hot.close()
+        return free
+
+    try:
+        assert all(_run(run("append")))
+        assert not all(_run(run("write")))  # the contrast: a write's batch is held across the loop's other work
+        with Session(engine) as session:
+            assert len(session.scalars(select(AuditEntry.record_id)).all()) == 8
+            assert verify_chain(session).ok
+    finally:
+        other_engine.dispose()
+        engine.dispose()
 
 
 def test_hot_rows_read_back_through_the_orm(client: TestClient, session: Session) -> None:
