@@ -52,6 +52,12 @@ GOAL_STARTUP_S = 1.5
 GOAL_RSS_MIB = 250.0
 GOAL_PDF_S = 1.0
 
+# With two workers, a row (or its minimal base) in which one worker did more than this share of the server's CPU
+# measured one worker more than two (see the table's text); it is measured again, up to UNEVEN_TRIES times, and if it
+# stays uneven, its goal is not judged.
+BUSIEST_EVEN = 0.75
+UNEVEN_TRIES = 3
+
 
 @dataclass
 class Run:
@@ -63,6 +69,15 @@ class Run:
     p99_ms: float
     errors: int
     cpu_ms: float  # server CPU time (user + system, all its processes) per request
+    # With several workers, the busiest process's share of that CPU time: near 1, wrk's keep-alive connections all
+    # went to one worker (each stays with the worker that accepted it), so the row measured one worker.
+    busiest: float | None = None
+    attempts: int = 1  # measurements made (with the minimal endpoint's) until both spread over the workers
+
+    @property
+    def even(self) -> bool:
+        """Both this row and its minimal base spread over the workers (always, with one worker)."""
+        return all(r.busiest is None or r.busiest < BUSIEST_EVEN for r in (self, self.ref) if r is not None)
     ratio: float | None = None
     cpu_ratio: float | None = None  # minimal's CPU per request / this one's: capacity, whatever the machine's load
     ref: Run | None = None  # the minimal endpoint, measured just before this (same workers): the ratios' base
@@ -170,27 +185,31 @@ def wrk(url_base: str, *, method: str, paths: list[str], body: str, token: str |
     raise RuntimeError("wrk printed no summary:\n" + out)
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    total = 0.0
+def process_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of each of the server's processes (the process and its descendants)."""
+    out = {}
     for p in descendants(pid):
         try:
-            total += cpu_seconds(p)
+            out[p] = cpu_seconds(p)
         except OSError:
             continue
-    return total
+    return out
 
 
 def measure(name: str, backend: str, workers: int, url_base: str, args: argparse.Namespace,
             proc: subprocess.Popen[bytes], **kw: Any) -> Run:
     wrk(url_base, duration=1, connections=args.connections, **kw)  # warm-up: connections, caches, JIT-free paths
-    cpu0 = tree_cpu_seconds(proc.pid)
+    cpu0 = process_cpu_seconds(proc.pid)
     d = wrk(url_base, duration=args.duration, connections=args.connections, **kw)
-    cpu = tree_cpu_seconds(proc.pid) - cpu0
+    used = [t - cpu0[p] for p, t in process_cpu_seconds(proc.pid).items() if p in cpu0]
+    cpu = sum(used)
     run = Run(name=name, backend=backend, workers=workers, rps=d["requests"] / (d["duration_us"] / 1e6),
               p50_ms=d["p50_us"] / 1000, p99_ms=d["p99_us"] / 1000, errors=d["non2xx"] + d["socket_errors"],
-              cpu_ms=cpu * 1000 / d["requests"] if d["requests"] else float("nan"))
+              cpu_ms=cpu * 1000 / d["requests"] if d["requests"] else float("nan"),
+              busiest=max(used) / cpu if workers > 1 and cpu > 0 else None)
     print(f"  {name:<32} {backend:<10} w={workers}  {run.rps:8.0f} req/s  p50 {run.p50_ms:6.1f} ms  "
-          f"p99 {run.p99_ms:6.1f} ms  server CPU {run.cpu_ms:5.2f} ms/req  errors {run.errors}", flush=True)
+          f"p99 {run.p99_ms:6.1f} ms  server CPU {run.cpu_ms:5.2f} ms/req  errors {run.errors}"
+          + (f"  busiest worker {run.busiest:.0%}" if run.busiest else ""), flush=True)
     return run
 
 
@@ -301,9 +320,12 @@ def bench_service(backend: str, url: str, work: Path, workers: int, args: argpar
         patch_paths = [p + "/answers" for p in screen_paths]
 
         def paired(name: str, **kw: Any) -> None:
-            ref = minimal.measure(args)
-            run = measure(name, backend, workers, base, args, proc, **kw)
-            run.ref = ref
+            for attempt in range(1, UNEVEN_TRIES + 1):
+                ref = minimal.measure(args)
+                run = measure(name, backend, workers, base, args, proc, **kw)
+                run.ref, run.attempts = ref, attempt
+                if run.even:
+                    break
             res.runs.append(run)
 
         paired("PATCH /screens/{id}/answers", method="PATCH", paths=patch_paths, body="patch", token=token)
@@ -416,11 +438,17 @@ def write_markdown(res: Results, args: argparse.Namespace, out: Path, started: d
         "Server CPU ms/req is the CPU time (user + system) all the server's processes used during the "
         "measurement, divided by the requests answered: on a shared, busy machine it shows the cost of a "
         "request better than req/s does, and its ratio is the capacity an idle machine would show. "
-        "The goals are judged on the req/s ratio, as the issue states them.",
+        "The goals are judged on the req/s ratio, as the issue states them. "
+        "With two workers, the last column gives the busiest worker's share of the server's CPU time in that "
+        "row: wrk opens its 16 keep-alive connections at once and each stays with the worker that accepted it, "
+        "so a share near 100% means one worker served the whole row while the other stood idle; in brackets, the "
+        "same for the minimal endpoint's measurement the row's ratios are taken against. Where either share "
+        f"reached {BUSIEST_EVEN:.0%}, both were measured again (up to {UNEVEN_TRIES} times in all), and a row "
+        "still uneven is shown but its goal not judged.",
         "",
         "| endpoint | database | workers | req/s | p50 ms | p99 ms | non-2xx | server CPU ms/req | minimal req/s "
-        "| ratio to minimal (req/s) | ratio to minimal (CPU) | goal | met |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| ratio to minimal (req/s) | ratio to minimal (CPU) | goal | met | busiest worker's CPU share |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in res.runs:
         goal, ok = "", ""
@@ -430,9 +458,11 @@ def write_markdown(res: Results, args: argparse.Namespace, out: Path, started: d
             good = (r.ratio is not None and r.ratio >= GOAL_RATIO and r.p99_ms <= GOAL_ASSESSMENT_P99_MS
                     and r.errors == 0)
             goal, ok = f"ratio >= {GOAL_RATIO}, p99 <= {GOAL_ASSESSMENT_P99_MS:.0f} ms", met(good)
+        if goal and not r.even:
+            ok = "not judged: one worker served most of it"
         lines.append(f"| {r.name} | {r.backend} | {r.workers} | {r.rps:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | "
                      f"{r.errors} | {r.cpu_ms:.2f} | {f'{r.ref.rps:.0f}' if r.ref else '-'} | {fmt_ratio(r.ratio)} | "
-                     f"{fmt_ratio(r.cpu_ratio)} | {goal} | {ok} |")
+                     f"{fmt_ratio(r.cpu_ratio)} | {goal} | {ok} | {_shares(r)} |")
     lines += ["", "| measure | figure | goal | met |", "|---|---|---|---|"]
     for (backend, workers), times in sorted(res.startup_s.items()):
         s = sorted(times)[len(times) // 2]
@@ -462,6 +492,14 @@ def write_markdown(res: Results, args: argparse.Namespace, out: Path, started: d
     lines += before_and_after(res, args.before)
     out.write_text("\n".join(lines) + "\n")
     _update_readme(out.read_text())
+
+
+def _shares(r: Run) -> str:
+    """The busiest worker's CPU share in the row, and in its minimal-endpoint measurement (the ratio's base)."""
+    if r.busiest is None:
+        return "-"
+    tries = f", measurement {r.attempts} of up to {UNEVEN_TRIES}" if r.attempts > 1 or not r.even else ""
+    return f"{r.busiest:.0%}" + (f" (minimal {r.ref.busiest:.0%})" if r.ref and r.ref.busiest else "") + tries
 
 
 def _cpu_rows(table: str) -> dict[tuple[str, str, str], tuple[float, float]]:
