@@ -383,9 +383,17 @@ class SqliteHot(HotDatabase):
         await asyncio.shield(batch.committed)
 
     async def _append_batches(self) -> None:
+        appends: list[tuple[_AppendTx, asyncio.Future[_Batch]]] = []
         try:
             while self._appends:
-                batch = await self._enter_batch()
+                try:
+                    batch = await self._enter_batch()
+                except Exception as exc:  # noqa: BLE001 - no lock (another writer held it too long): each append fails
+                    appends, self._appends = self._appends, []
+                    for _, done in appends:
+                        done.set_exception(exc)
+                        done.add_done_callback(_retrieved)
+                    continue
                 # Taken once the lock is held: the appends that queued while it was awaited come too.
                 appends, self._appends = self._appends, []
                 for i, (queued, done) in enumerate(appends):
@@ -404,6 +412,9 @@ class SqliteHot(HotDatabase):
                 self._commit(batch)
         finally:
             self._appender = None
+            for _, done in [*appends, *self._appends]:  # none left, unless this task was cancelled
+                if not done.done():
+                    done.cancel()
 
     async def _enter_batch(self) -> _Batch:
         """The batch transaction open now, or a new one (BEGIN IMMEDIATE), its COMMIT scheduled."""

@@ -233,6 +233,45 @@ def test_an_append_holds_the_write_lock_only_while_it_is_written(tmp_path: Path)
         engine.dispose()
 
 
+def test_appends_fail_rather_than_hang_when_the_lock_never_comes(tmp_path: Path) -> None:
+    """Another writer keeps the write lock past the gate's timeout: the queued appends fail with 'database is
+    locked' (the request answers an error), and the next appends, once the lock is free, go through."""
+    url = f"sqlite:///{tmp_path}/held.db"
+    engine = make_engine(Settings(database_url=url, data_dir=tmp_path))
+    migrate.upgrade(engine)
+    other_engine = make_engine(Settings(database_url=url, data_dir=tmp_path))
+    other = writer_gate(other_engine)
+    writer_gate(engine).timeout = 0.2  # the real gate, waiting 0.2 s instead of 15
+
+    async def run() -> tuple[list[Any], list[Any]]:
+        hot = _hot(engine)
+        await hot.open()
+
+        async def append(i: int) -> None:
+            async with hot.append() as tx:
+                audit.record_hot(tx, SYSTEM, "test.hot", "thing", str(i))
+
+        try:
+            assert other.acquire()
+            try:
+                held = await asyncio.wait_for(asyncio.gather(*(append(i) for i in range(3)), return_exceptions=True), 5)
+            finally:
+                other.release()
+            return held, await asyncio.gather(*(append(i) for i in range(3, 5)), return_exceptions=True)
+        finally:
+            await hot.close()
+
+    try:
+        held, later = _run(run())
+        with Session(engine) as session:
+            assert sorted(session.scalars(select(AuditEntry.record_id))) == ["3", "4"]
+    finally:
+        other_engine.dispose()
+        engine.dispose()
+    assert all(isinstance(o, sqlite3.OperationalError) and "locked" in str(o) for o in held), held
+    assert later == [None, None]
+
+
 def test_hot_rows_read_back_through_the_orm(client: TestClient, session: Session) -> None:
     """Answers, history and times written at driver level are what the ORM reads (same types and formats)."""
     h = headers_for(client, make_user(session))
