@@ -40,7 +40,7 @@ import contextlib
 import logging
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -377,8 +377,8 @@ class SqliteHot(HotDatabase):
         loop = asyncio.get_running_loop()
         done: asyncio.Future[_Batch] = loop.create_future()
         self._appends.append((tx, done))
-        if self._appender is None:
-            self._appender = loop.create_task(self._append_batches())
+        if _idle(self._appender):
+            self._appender = _serving(self._appends, self._append_batches())
         batch = await asyncio.shield(done)
         await asyncio.shield(batch.committed)
 
@@ -389,13 +389,15 @@ class SqliteHot(HotDatabase):
                 try:
                     batch = await self._enter_batch()
                 except Exception as exc:  # noqa: BLE001 - no lock (another writer held it too long): each append fails
-                    appends, self._appends = self._appends, []
+                    appends = self._appends[:]
+                    self._appends.clear()
                     for _, done in appends:
                         done.set_exception(exc)
                         done.add_done_callback(_retrieved)
                     continue
                 # Taken once the lock is held: the appends that queued while it was awaited come too.
-                appends, self._appends = self._appends, []
+                appends = self._appends[:]
+                self._appends.clear()
                 for i, (queued, done) in enumerate(appends):
                     try:
                         async with self._unit(batch) as tx:
@@ -411,8 +413,7 @@ class SqliteHot(HotDatabase):
                         break
                 self._commit(batch)
         finally:
-            self._appender = None
-            for _, done in [*appends, *self._appends]:  # none left, unless this task was cancelled
+            for _, done in appends:  # all answered, unless this task was cancelled mid-batch
                 if not done.done():
                     done.cancel()
 
@@ -547,7 +548,7 @@ class SqliteHot(HotDatabase):
             conn.close()
 
     async def close(self) -> None:
-        if self._appender is not None:
+        if self._appender is not None and not self._appender.done():
             await self._appender
         if self._batch is not None:
             await asyncio.shield(self._batch.committed)
@@ -629,6 +630,26 @@ _Unit = tuple[Queued, "asyncio.Future[None]"]
 _Read = tuple[str, dict[str, Any], "asyncio.Future[list[Any]]"]
 
 
+def _serving(queue: list[Any], work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """A task that serves `queue` (items whose last member is the future their requester awaits). Should it be
+    cancelled (a hard shutdown), what it leaves queued is cancelled too: no requester waits for ever."""
+    task = asyncio.get_running_loop().create_task(work)
+
+    def ended(done: asyncio.Task[None]) -> None:
+        if done.cancelled():
+            for item in queue:
+                if not item[-1].done():
+                    item[-1].cancel()
+            queue.clear()
+
+    task.add_done_callback(ended)
+    return task
+
+
+def _idle(task: asyncio.Task[None] | None) -> bool:
+    return task is None or task.done()
+
+
 def _retrieved(future: asyncio.Future[Any]) -> None:
     """Mark a failed future's exception as seen: asyncio logs one that nobody retrieved."""
     if not future.cancelled():
@@ -702,15 +723,9 @@ class PostgresHot(HotDatabase):
         loop = asyncio.get_running_loop()
         done: asyncio.Future[list[Any]] = loop.create_future()
         self._reads.append((stmt.sql, stmt.params(params), done))
-        if self._reading is None:
-            self._reading = loop.create_task(self._read_batches())
+        if _idle(self._reading):
+            self._reading = _serving(self._reads, self._in_batches(self._reads, _run_reads))
         return _rows(stmt, await asyncio.shield(done), raw)
-
-    async def _read_batches(self) -> None:
-        try:
-            await self._in_batches(self._reads, _run_reads)
-        finally:
-            self._reading = None
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[WriteTx]:
@@ -734,15 +749,9 @@ class PostgresHot(HotDatabase):
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._appends.append((tx._queued, done))
-        if self._flusher is None:
-            self._flusher = loop.create_task(self._flush())
+        if _idle(self._flusher):
+            self._flusher = _serving(self._appends, self._in_batches(self._appends, _run_units))
         await asyncio.shield(done)
-
-    async def _flush(self) -> None:
-        try:
-            await self._in_batches(self._appends, _run_units)
-        finally:
-            self._flusher = None
 
     async def _in_batches(self, waiting: list[Any],
                           run: Callable[[AsyncConnection[Any], list[Any]], Awaitable[list[Any]]]) -> None:
@@ -750,30 +759,35 @@ class PostgresHot(HotDatabase):
         none is left: each batch on one connection, by `run`, which gives one result per item; what comes in
         meanwhile waits for the next. A batch that fails is tried again item by item, so one bad item fails
         alone."""
-        while waiting:
-            batch = waiting[:]
-            waiting.clear()
-            try:
-                async with self._pool.connection() as conn:
-                    results = await run(conn, batch)
-            except Exception:  # noqa: BLE001 - each item is tried again alone, and fails alone
-                for item in batch:
-                    try:
-                        async with self._pool.connection() as conn:
-                            (result,) = await run(conn, [item])
-                    except Exception as exc:  # noqa: BLE001 - reported to the request that made it
-                        item[-1].set_exception(exc)
-                        item[-1].add_done_callback(_retrieved)  # the request may have gone (a client disconnect)
-                    else:
+        batch: list[Any] = []
+        try:
+            while waiting:
+                batch = waiting[:]
+                waiting.clear()
+                try:
+                    async with self._pool.connection() as conn:
+                        results = await run(conn, batch)
+                except Exception:  # noqa: BLE001 - each item is tried again alone, and fails alone
+                    for item in batch:
+                        try:
+                            async with self._pool.connection() as conn:
+                                (result,) = await run(conn, [item])
+                        except Exception as exc:  # noqa: BLE001 - reported to the request that made it
+                            item[-1].set_exception(exc)
+                            item[-1].add_done_callback(_retrieved)  # the request may have gone (a client disconnect)
+                        else:
+                            item[-1].set_result(result)
+                else:
+                    for item, result in zip(batch, results, strict=True):
                         item[-1].set_result(result)
-            else:
-                for item, result in zip(batch, results, strict=True):
-                    item[-1].set_result(result)
+        finally:
+            for item in batch:  # all answered, unless this task was cancelled mid-batch
+                if not item[-1].done():
+                    item[-1].cancel()
 
     async def close(self) -> None:
-        if self._reading is not None:
-            await self._reading
-        if self._flusher is not None:
-            await self._flusher
+        for task in (self._reading, self._flusher):
+            if task is not None and not task.done():
+                await task
         if self._opened:
             await self._pool.close()

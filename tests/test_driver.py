@@ -272,6 +272,41 @@ def test_appends_fail_rather_than_hang_when_the_lock_never_comes(tmp_path: Path)
     assert later == [None, None]
 
 
+def test_a_batching_task_cancelled_leaves_no_request_waiting(engine: Engine) -> None:
+    """The task that serves a queue (PostgreSQL's reads, SQLite's appends) cancelled mid-batch, as at a hard
+    shutdown: what it was serving is cancelled rather than left waiting for ever, and the queue serves the
+    next requests."""
+    from sqlalchemy import Integer, bindparam
+
+    doubled = select(bindparam("n", type_=Integer) * 2)
+    postgres = engine.dialect.name == "postgresql"
+
+    async def queued(hot: HotDatabase, i: int) -> Any:
+        if postgres:
+            return (await hot.read_one(doubled, {"n": i}) or (None,))[0]
+        async with hot.append() as tx:
+            audit.record_hot(tx, SYSTEM, "test.hot", "thing", f"cancel-{i}")
+        return 2 * i
+
+    async def run() -> tuple[list[Any], list[Any]]:
+        hot = _hot(engine)
+        await hot.open()
+        try:
+            first = [asyncio.ensure_future(queued(hot, i)) for i in range(3)]
+            await asyncio.sleep(0)  # the requests queue, and the serving task is created
+            task = hot._reading if postgres else hot._appender  # type: ignore[attr-defined]
+            assert task is not None
+            task.cancel()
+            cut = await asyncio.wait_for(asyncio.gather(*first, return_exceptions=True), 5)
+            return cut, await asyncio.wait_for(asyncio.gather(*(queued(hot, i) for i in range(3, 5))), 5)
+        finally:
+            await hot.close()
+
+    cut, later = _run(run())
+    assert all(isinstance(o, asyncio.CancelledError) for o in cut), cut
+    assert later == [6, 8]
+
+
 def test_hot_rows_read_back_through_the_orm(client: TestClient, session: Session) -> None:
     """Answers, history and times written at driver level are what the ORM reads (same types and formats)."""
     h = headers_for(client, make_user(session))
