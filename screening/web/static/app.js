@@ -107,6 +107,13 @@ const LD = (() => {
   }
 
   // ---------- error summary (GOV.UK pattern: names each field and links to it) ----------
+  // A form's submit buttons are disabled in the page, and enabled here as its handler is attached: a tap
+  // before the page's script has run would submit the form natively, and nothing typed into the app (a
+  // password, a custody record) may go anywhere but through the API.
+  function handleSubmit(form, handler) {
+    form.addEventListener("submit", handler);
+    for (const button of form.querySelectorAll("button[type=submit]")) button.disabled = false;
+  }
   function showErrors(errors) {
     const summary = $("#error-summary");
     document.querySelectorAll(".form-group--error").forEach((g) => g.classList.remove("form-group--error"));
@@ -431,7 +438,7 @@ const LD = (() => {
   }
 
   return {
-    el, $, param, api, ApiError, OfflineError, token, user, signOut, requireSignIn, showBanner, showErrors,
+    el, $, param, api, ApiError, OfflineError, token, user, signOut, requireSignIn, showBanner, showErrors, handleSubmit,
     queueAnswer, flush, pending, resolveConflict, onSync, loadScreen, loadInstruments, rememberScreen,
     fmtTime, fmtDateTime, caption, showReport, reportPreview, homeFor, TOKEN_KEY, USER_KEY,
   };

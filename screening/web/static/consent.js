@@ -27,7 +27,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     const declined = value("screening") === "no";
     for (const n of ["share_with_health", "share_with_court"]) form.querySelectorAll(`input[name=${n}]`).forEach((i) => { i.disabled = declined; });
   });
-  form.addEventListener("submit", async (ev) => {
+  LD.handleSubmit(form, async (ev) => {
     ev.preventDefault();
     const screening = value("screening");
     const errors = [];

@@ -31,7 +31,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     }
   }
 
-  form.addEventListener("submit", (ev) => { ev.preventDefault(); load(); });
+  LD.handleSubmit(form, (ev) => { ev.preventDefault(); load(); });
   $("#board-pdf").addEventListener("click", async () => {
     // The board report covers one month: the chosen last month, or the last completed one.
     const now = new Date();

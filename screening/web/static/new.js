@@ -10,7 +10,7 @@ document.addEventListener("DOMContentLoaded", () => {
   // same screen instead of opening a duplicate.
   const key = crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2);
   const fieldNames = { custody_record: "custody record number", date_of_birth: "date of birth", sex: "sex", ethnicity: "ethnicity", custody_suite: "custody suite" };
-  form.addEventListener("submit", async (ev) => {
+  LD.handleSubmit(form, async (ev) => {
     ev.preventDefault();
     const body = {
       custody_record: form.custody_record.value.trim(),

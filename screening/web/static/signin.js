@@ -6,7 +6,7 @@ document.addEventListener("DOMContentLoaded", () => {
   LD.$("#who").textContent = "";
   LD.$("#sign-out").hidden = true;
   const form = LD.$("#signin-form");
-  form.addEventListener("submit", async (ev) => {
+  LD.handleSubmit(form, async (ev) => {
     ev.preventDefault();
     const username = form.username.value.trim();
     const password = form.password.value;
