@@ -392,8 +392,7 @@ class SqliteHot(HotDatabase):
                     appends = self._appends[:]
                     self._appends.clear()
                     for _, done in appends:
-                        done.set_exception(exc)
-                        done.add_done_callback(_retrieved)
+                        _fail(done, exc)
                     continue
                 # Taken once the lock is held: the appends that queued while it was awaited come too.
                 appends = self._appends[:]
@@ -404,8 +403,7 @@ class SqliteHot(HotDatabase):
                             tx.info.update(queued.info)
                             tx._queued.extend(queued._queued)
                     except Exception as exc:  # noqa: BLE001 - reported to the request that made it
-                        done.set_exception(exc)
-                        done.add_done_callback(_retrieved)
+                        _fail(done, exc)
                     else:
                         done.set_result(batch)
                     if batch.lost is not None:  # SQLite ended the transaction: the rest go in a new one
@@ -413,9 +411,7 @@ class SqliteHot(HotDatabase):
                         break
                 self._commit(batch)
         finally:
-            for _, done in appends:  # all answered, unless this task was cancelled mid-batch
-                if not done.done():
-                    done.cancel()
+            _cancel_unanswered(appends)  # all answered, unless this task was cancelled mid-batch
 
     async def _enter_batch(self) -> _Batch:
         """The batch transaction open now, or a new one (BEGIN IMMEDIATE), its COMMIT scheduled."""
@@ -494,8 +490,7 @@ class SqliteHot(HotDatabase):
             if self._writer.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     self._cursor.execute("ROLLBACK")
-            batch.committed.set_exception(exc)
-            batch.committed.add_done_callback(lambda f: f.exception())  # retrieved even if nobody waits
+            _fail(batch.committed, exc)
         else:
             batch.committed.set_result(None)
         finally:
@@ -637,9 +632,7 @@ def _serving(queue: list[Any], work: Coroutine[Any, Any, None]) -> asyncio.Task[
 
     def ended(done: asyncio.Task[None]) -> None:
         if done.cancelled():
-            for item in queue:
-                if not item[-1].done():
-                    item[-1].cancel()
+            _cancel_unanswered(queue)
             queue.clear()
 
     task.add_done_callback(ended)
@@ -654,6 +647,19 @@ def _retrieved(future: asyncio.Future[Any]) -> None:
     """Mark a failed future's exception as seen: asyncio logs one that nobody retrieved."""
     if not future.cancelled():
         future.exception()
+
+
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
+    """Fail a requester's future; seen even if the requester has gone (a client disconnect)."""
+    future.set_exception(exc)
+    future.add_done_callback(_retrieved)
+
+
+def _cancel_unanswered(items: list[Any]) -> None:
+    """Cancel the futures (each item's last member) not yet answered: what a cancelled task leaves."""
+    for item in items:
+        if not item[-1].done():
+            item[-1].cancel()
 
 
 async def _run_units(conn: AsyncConnection[Any], units: list[_Unit]) -> list[None]:
@@ -773,17 +779,14 @@ class PostgresHot(HotDatabase):
                             async with self._pool.connection() as conn:
                                 (result,) = await run(conn, [item])
                         except Exception as exc:  # noqa: BLE001 - reported to the request that made it
-                            item[-1].set_exception(exc)
-                            item[-1].add_done_callback(_retrieved)  # the request may have gone (a client disconnect)
+                            _fail(item[-1], exc)
                         else:
                             item[-1].set_result(result)
                 else:
                     for item, result in zip(batch, results, strict=True):
                         item[-1].set_result(result)
         finally:
-            for item in batch:  # all answered, unless this task was cancelled mid-batch
-                if not item[-1].done():
-                    item[-1].cancel()
+            _cancel_unanswered(batch)  # all answered, unless this task was cancelled mid-batch
 
     async def close(self) -> None:
         for task in (self._reading, self._flusher):
