@@ -6,12 +6,13 @@ import json
 from functools import lru_cache, partial
 from typing import Any, cast
 
-from sqlalchemy import JSON, Insert, Table, Text, bindparam, insert
+from sqlalchemy import JSON, Insert, Table, Text, bindparam
 from sqlalchemy import cast as sql_cast
 
 from screening.audit import service as audit
 from screening.auth.dependencies import Hot
 from screening.db import utcnow
+from screening.driver import insert_rows
 from screening.errors import Unavailable
 from screening.instruments.registry import Registry
 from screening.instruments.service import complete_scores
@@ -31,10 +32,8 @@ def _record(dialect: str) -> Insert:
     column's JSON type on every read; stored as that type would store it (the same `json.dumps` text on SQLite,
     cast to json on PostgreSQL)."""
     result = bindparam("result", type_=Text)
-    values: dict[str, Any] = {name: bindparam(name, type_=_assessments.c[name].type)
-                              for name in ("screen_id", "model_version", "model_sha256", "assessed_at", "assessed_by_id")}
-    values["result"] = sql_cast(result, JSON) if dialect == "postgresql" else result
-    return insert(_assessments).values(values)
+    columns = ("screen_id", "model_version", "model_sha256", "assessed_at", "assessed_by_id")
+    return insert_rows(_assessments, columns).values(result=sql_cast(result, JSON) if dialect == "postgresql" else result)
 
 
 def _view(bundle: ModelBundle, registry: Registry, answers: frozenset[tuple[str, Any]], age: int | None,
