@@ -35,18 +35,18 @@ def earlier_screens(session: Session, screen: Screen) -> list[Screen]:
     return list(session.scalars(_EARLIER_SCREENS, earlier_params(screen)))
 
 
-def needs_shown(status: str, needs: list[str]) -> list[str]:
-    """A contact's need domains as shown and counted: answers kept from before a decline are not used (the person
-    withdrew from screening)."""
-    return [] if status == ScreenStatus.declined else needs
+def counts_needs(status: str) -> bool:
+    """Whether a contact's need domains are shown and counted: answers kept from before a decline are not used (the
+    person withdrew from screening)."""
+    return status != ScreenStatus.declined
 
 
 def shown_needs(screen: Screen, needs: Mapping[str, list[str]]) -> list[str]:
-    return needs_shown(screen.status, needs.get(screen.id, []))
+    return needs.get(screen.id, []) if counts_needs(screen.status) else []
 
 
 def recorded_domains(registry: Registry, shown: Iterable[list[str]]) -> list[str]:
-    """The need domains recorded across contacts (each contact's `needs_shown`), in `domains()` order."""
+    """The need domains recorded across contacts (those that `counts_needs`), in `domains()` order."""
     found = {d for needs in shown for d in needs}
     return [d for d in domains(registry) if d in found]
 

@@ -17,7 +17,7 @@ from sqlalchemy import Select, Table, select
 
 from screening.auth.dependencies import Hot
 from screening.contacts.needs import need_domains
-from screening.contacts.service import needs_shown, recorded_domains
+from screening.contacts.service import counts_needs, recorded_domains
 from screening.driver import Memo
 from screening.model.service import ModelBundle
 from screening.routes.dependencies import needs_of
@@ -65,15 +65,13 @@ def _decisions(dialect: str, column: Any) -> dict[str, DecisionRead]:
 def _recorded(hot: Hot, screen: store.ScreenRow, values: dict[str, Any], earlier: list[tuple[Any, ...]],
               dialect: str) -> list[str]:
     """Need domains recorded across this contact and the earlier ones, as `contacts.service.repeat_contact_facts`
-    finds them through the ORM."""
-    def shown(status: str, answers: dict[str, Any]) -> list[str]:
-        return needs_shown(status, need_domains(hot.registry, answers))
-
-    contacts = [shown(screen.status, values)]
+    finds them through the ORM; a contact that does not count (`counts_needs`) is not parsed or scored."""
+    contacts = [need_domains(hot.registry, values)] if counts_needs(screen.status) else []
     for status, answers_json in earlier:
-        rows = store.from_json(answers_json) or ()
-        found = store.json_values(dialect, [v for _, v in rows])
-        contacts.append(shown(status, {item: v for (item, _), v in zip(rows, found, strict=True)}))
+        if counts_needs(status):
+            rows = store.from_json(answers_json) or ()
+            found = store.json_values(dialect, [v for _, v in rows])
+            contacts.append(need_domains(hot.registry, {item: v for (item, _), v in zip(rows, found, strict=True)}))
     return recorded_domains(hot.registry, contacts)
 
 
