@@ -73,14 +73,14 @@ class Run:
     # went to one worker (each stays with the worker that accepted it), so the row measured one worker.
     busiest: float | None = None
     attempts: int = 1  # measurements made (with the minimal endpoint's) until both spread over the workers
+    ratio: float | None = None
+    cpu_ratio: float | None = None  # minimal's CPU per request / this one's: capacity, whatever the machine's load
+    ref: Run | None = None  # the minimal endpoint, measured just before this (same workers): the ratios' base
 
     @property
     def even(self) -> bool:
         """Both this row and its minimal base spread over the workers (always, with one worker)."""
         return all(r.busiest is None or r.busiest < BUSIEST_EVEN for r in (self, self.ref) if r is not None)
-    ratio: float | None = None
-    cpu_ratio: float | None = None  # minimal's CPU per request / this one's: capacity, whatever the machine's load
-    ref: Run | None = None  # the minimal endpoint, measured just before this (same workers): the ratios' base
 
 
 @dataclass
