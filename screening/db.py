@@ -27,6 +27,11 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+# How long a SQLite connection waits for a lock held by another (sqlite3's busy handler, and the writer gate).
+BUSY_TIMEOUT_MS = 15_000
+# The write-ahead log's file is cut back to this size when the log starts again (journal_size_limit below).
+WAL_SIZE_LIMIT = 16 * 1024 * 1024
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
@@ -64,7 +69,10 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
     cur.execute("PRAGMA synchronous=NORMAL")  # durable across application crashes in WAL mode
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=15000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # When the write-ahead log starts again after a checkpoint, a file grown past this by a burst of writes is cut
+    # back to it (SQLite keeps the file's size otherwise, to write over it).
+    cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cur.close()
 
 
@@ -152,10 +160,11 @@ def make_engine(settings: Settings) -> Engine:
     url = settings.sqlalchemy_url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, hide_parameters=True)
+        wait = BUSY_TIMEOUT_MS / 1000
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": wait}, hide_parameters=True)
         database = engine.url.database
         in_memory = not database or database == ":memory:" or database.startswith("file::memory:")
-        gate = _GATES[engine] = WriterGate(timeout=15, lock_path=None if in_memory else f"{database}-writer.lock")
+        gate = _GATES[engine] = WriterGate(timeout=wait, lock_path=None if in_memory else f"{database}-writer.lock")
         event.listen(engine, "connect", sqlite_pragmas)
         event.listen(engine, "begin", gate.begin)
         event.listen(engine, "commit", gate.end)

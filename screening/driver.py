@@ -51,7 +51,7 @@ from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from screening.db import sqlite_pragmas, writer_gate
+from screening.db import BUSY_TIMEOUT_MS, sqlite_pragmas, writer_gate
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection, AsyncCursor
@@ -249,6 +249,8 @@ def hot_database(engine: Engine, before_commit: BeforeCommit, *, pool_size: int)
 
 # Commits between checkpoints of the write-ahead log, which run in a thread (SqliteHot._checkpoint).
 CHECKPOINT_EVERY = 500
+# How long a checkpoint waits, holding the writer gate, for readers to leave the log it would restart.
+RESTART_WAIT_MS = 20
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
@@ -527,7 +529,7 @@ class SqliteHot(HotDatabase):
             raise
 
     async def _checkpoint(self) -> None:
-        """Copy the write-ahead log into the database file, off the loop; PASSIVE never blocks writers."""
+        """Copy the write-ahead log into the database file and start it again, off the loop (see _checkpoint_sync)."""
         try:
             await anyio.to_thread.run_sync(self._checkpoint_sync)
         except Exception as exc:  # noqa: BLE001 - a missed checkpoint is made up by the next one
@@ -536,9 +538,25 @@ class SqliteHot(HotDatabase):
             self._checkpoint_task = None
 
     def _checkpoint_sync(self) -> None:
+        """A PASSIVE checkpoint copies what the log holds without blocking anyone; then, holding the writer gate,
+        a RESTART checkpoint copies the little written meanwhile, so that the next writer starts the log again
+        from its beginning. SQLite restarts the log only once every frame in it has been copied: under steady
+        writes a PASSIVE checkpoint never catches up with the last commit, and the log's file grew with every
+        commit for as long as the writes went on."""
         conn = self._engine.raw_connection()
         try:
-            conn.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+            cur = conn.cursor()
+            cur.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            if not self._gate.acquire():
+                return  # writers kept the lock all along: the next checkpoint tries again
+            try:
+                # A reader's open snapshot (a long export, say) keeps the log from restarting: wait for it briefly
+                # only, as writers queue behind the gate meanwhile; the next checkpoint tries again.
+                cur.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+                cur.execute("PRAGMA wal_checkpoint(RESTART)")
+            finally:
+                cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                self._gate.release()
         finally:
             conn.close()
 

@@ -21,12 +21,12 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from screening import migrate
+from screening import driver, migrate
 from screening.audit import service as audit
 from screening.audit.models import AuditEntry
 from screening.audit.service import SYSTEM, Actor, _chain_hash, _fields, chain_parts, verify_chain
 from screening.config import Settings
-from screening.db import make_engine, writer_gate
+from screening.db import WAL_SIZE_LIMIT, make_engine, writer_gate
 from screening.driver import HotDatabase, hot_database
 from screening.model.schemas import AssessmentRead
 from screening.screens.schemas import ScreenRead
@@ -270,6 +270,50 @@ def test_appends_fail_rather_than_hang_when_the_lock_never_comes(tmp_path: Path)
         engine.dispose()
     assert all(isinstance(o, sqlite3.OperationalError) and "locked" in str(o) for o in held), held
     assert later == [None, None]
+
+
+def test_the_write_ahead_log_starts_again_under_steady_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commits one after another with no pause, as under load: the checkpoints still let the log start again from
+    its beginning, so its file stops growing (before, it grew by every commit for as long as the writes went on:
+    a PASSIVE checkpoint never catches up with the last commit). And a burst that grew the file past
+    WAL_SIZE_LIMIT is cut back once the log starts again."""
+    monkeypatch.setattr(driver, "CHECKPOINT_EVERY", 50)
+    engine = make_engine(Settings(database_url=f"sqlite:///{tmp_path}/wal.db", data_dir=tmp_path))
+    migrate.upgrade(engine)
+    wal = tmp_path / "wal.db-wal"
+    commits = 3000
+
+    async def commit(i: int, pad: int = 2000, entries: int = 1) -> None:
+        async with hot.write() as tx:
+            for _ in range(entries):
+                audit.record_hot(tx, SYSTEM, "test.hot", "thing", str(i), {"pad": "x" * pad})
+
+    async def run() -> tuple[int, int, int, int]:
+        await hot.open()
+        try:
+            for i in range(commits):
+                await commit(i)
+                if i == 49:
+                    first = wal.stat().st_size  # 50 commits' frames: no checkpoint has run yet
+            steady = wal.stat().st_size
+            await commit(-1, pad=2_000_000, entries=12)  # one transaction of some 24 MB
+            burst = wal.stat().st_size
+            deadline = time.monotonic() + 30
+            while wal.stat().st_size > WAL_SIZE_LIMIT and time.monotonic() < deadline:
+                await commit(-2)
+                await asyncio.sleep(0.01)  # let the checkpoint's thread finish
+            return first, steady, burst, wal.stat().st_size
+        finally:
+            await hot.close()
+
+    hot = _hot(engine)
+    try:
+        first, steady, burst, after = _run(run())
+    finally:
+        engine.dispose()
+    written = first / 50 * commits
+    assert steady < written / 3, (first, steady)
+    assert burst > WAL_SIZE_LIMIT >= after, (burst, after)
 
 
 def test_a_batching_task_cancelled_leaves_no_request_waiting(engine: Engine) -> None:
