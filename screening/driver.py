@@ -51,7 +51,7 @@ from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from screening.db import BUSY_TIMEOUT_MS, sqlite_pragmas, writer_gate
+from screening.db import BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT, sqlite_pragmas, writer_gate
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection, AsyncCursor
@@ -249,8 +249,11 @@ def hot_database(engine: Engine, before_commit: BeforeCommit, *, pool_size: int)
 
 # Commits between checkpoints of the write-ahead log, which run in a thread (SqliteHot._checkpoint).
 CHECKPOINT_EVERY = 500
-# How long a checkpoint waits, holding the writer gate, for readers to leave the log it would restart.
+# A checkpoint starts the log again (holding the writer gate for a moment: see SqliteHot._checkpoint_sync) once the
+# log's file has grown past this, and waits at most RESTART_WAIT_MS, holding the gate, for readers to leave it.
+RESTART_AFTER_BYTES = WAL_SIZE_LIMIT
 RESTART_WAIT_MS = 20
+_FRAME_HEADER = 24  # bytes before each page in the log (SQLite's file format)
 
 
 def _busy(exc: sqlite3.OperationalError) -> bool:
@@ -302,6 +305,7 @@ class SqliteHot(HotDatabase):
         self._writer = self._connect()
         # Checkpoints run in a thread: their fsync must not stall the loop.
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        self._page_size: int = self._writer.execute("PRAGMA page_size").fetchone()[0]
         self._cursor = self._writer.cursor()
         self._lock = asyncio.Lock()
         self._gate = writer_gate(engine)
@@ -538,15 +542,18 @@ class SqliteHot(HotDatabase):
             self._checkpoint_task = None
 
     def _checkpoint_sync(self) -> None:
-        """A PASSIVE checkpoint copies what the log holds without blocking anyone; then, holding the writer gate,
-        a RESTART checkpoint copies the little written meanwhile, so that the next writer starts the log again
-        from its beginning. SQLite restarts the log only once every frame in it has been copied: under steady
-        writes a PASSIVE checkpoint never catches up with the last commit, and the log's file grew with every
-        commit for as long as the writes went on."""
+        """A PASSIVE checkpoint copies what the log holds without blocking anyone. SQLite starts the log again
+        from its beginning only once every frame in it has been copied, which a checkpoint running beside steady
+        writes never achieves: the log's file grew with every commit for as long as the writes went on. So once
+        the log is longer than RESTART_AFTER_BYTES, a RESTART checkpoint follows, holding the writer gate: it
+        copies the little written meanwhile, and the next writer starts the log again. Writers wait for it, so
+        it runs only then, not at every checkpoint."""
         conn = self._engine.raw_connection()
         try:
             cur = conn.cursor()
-            cur.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            _busy_readers, frames, _copied = cur.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if frames * (self._page_size + _FRAME_HEADER) <= RESTART_AFTER_BYTES:
+                return
             if not self._gate.acquire():
                 return  # writers kept the lock all along: the next checkpoint tries again
             try:

@@ -273,11 +273,12 @@ def test_appends_fail_rather_than_hang_when_the_lock_never_comes(tmp_path: Path)
 
 
 def test_the_write_ahead_log_starts_again_under_steady_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Commits one after another with no pause, as under load: the checkpoints still let the log start again from
-    its beginning, so its file stops growing (before, it grew by every commit for as long as the writes went on:
-    a PASSIVE checkpoint never catches up with the last commit). And a burst that grew the file past
-    WAL_SIZE_LIMIT is cut back once the log starts again."""
+    """Commits one after another with no pause, as under load: once the log is longer than RESTART_AFTER_BYTES, a
+    checkpoint starts it again from its beginning, so its file stops growing (before, it grew with every commit
+    for as long as the writes went on: a PASSIVE checkpoint never catches up with the last commit). And a burst
+    that grew the file past WAL_SIZE_LIMIT is cut back once the log starts again."""
     monkeypatch.setattr(driver, "CHECKPOINT_EVERY", 50)
+    monkeypatch.setattr(driver, "RESTART_AFTER_BYTES", 1024 * 1024)
     engine = make_engine(Settings(database_url=f"sqlite:///{tmp_path}/wal.db", data_dir=tmp_path))
     migrate.upgrade(engine)
     wal = tmp_path / "wal.db-wal"
