@@ -257,6 +257,28 @@ class TestOffline:
         assert events == {item: 1 for item in given}, "every answer written exactly once"
         api.close()
 
+    def test_a_change_made_as_the_last_save_lands_is_not_a_conflict(
+        self, page: Page, session: Session, live_url: str
+    ) -> None:
+        """The page passes the revision it last drew, which it updates only after a save's response has been
+        handled; a change made in between (the nurse tapping on) is sent against the newer revision this
+        device saw saved, not answered with a false conflict."""
+        nurse = make_user(session)
+        api = Api(live_url, nurse.username)
+        screen = api.screen(consent={})
+        sign_in(page, nurse.username)
+        page.goto(f"/app/questions?id={screen['id']}")
+        expect(page.locator("#question")).to_have_attribute("data-item", "phq9_1")
+        left = page.evaluate("""async (id) => {
+            await LD.queueAnswer(id, "phq9_2", 1, 0);  // saved: revision 1
+            await LD.queueAnswer(id, "phq9_2", 2, 0);  // as the page would pass it before the "saved" event
+            return (await LD.pending(id)).length;
+        }""", screen["id"])
+        assert left == 0
+        saved = api.get(screen["id"])
+        assert saved["answers"]["phq9_2"] == 2 and saved["revisions"]["phq9_2"] == 2
+        api.close()
+
     def test_a_conflict_shows_both_values_and_her_choice_wins(
         self, page: Page, session: Session, live_url: str
     ) -> None:

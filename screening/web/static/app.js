@@ -189,6 +189,12 @@ const LD = (() => {
   // `base` is the server revision the nurse was looking at; the server answers 409 if another device
   // changed the item since, and she chooses which value to keep.
   let seq = Date.now();
+  // The newest revision of each answer that this device has seen the server save ("screenId|itemId"), noted as
+  // soon as a save's response arrives. The page learns it from the "saved" event, which comes only after the
+  // outbox has been updated (waits on IndexedDB): an answer changed in between went out against the page's older
+  // revision, and the server, rightly by what it was told, answered that another device had changed it (a false
+  // conflict, seen in a browser test under load).
+  const savedRevisions = new Map();
   const listeners = new Set();
   const onSync = (fn) => listeners.add(fn);
   const emit = (ev) => listeners.forEach((fn) => fn(ev));
@@ -200,7 +206,7 @@ const LD = (() => {
       key, screenId, itemId, value,
       // Sent only under the account that gave it: a colleague signing in on this tablet never sends it as hers.
       owner: (user() || {}).username,
-      base: existing ? existing.base : (base || 0),
+      base: existing ? existing.base : Math.max(base || 0, savedRevisions.get(key) || 0),
       seq: ++seq,
       conflict: null,
     });
@@ -254,6 +260,10 @@ const LD = (() => {
         const screen = await api("PATCH", `/api/v1/screens/${encodeURIComponent(screenId)}/answers`, {
           body: { answers, expected_revisions: expected },
         });
+        for (const [itemId, revision] of Object.entries(screen.revisions)) {
+          const key = screenId + "|" + itemId;
+          if (!(savedRevisions.get(key) >= revision)) savedRevisions.set(key, revision);
+        }
         await rememberScreen(screen);
         for (const e of list) {
           const now = await idbGet("outbox", e.key);
