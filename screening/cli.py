@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import logging
+import logging.config
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,14 +54,19 @@ def database(settings: Settings | None = None) -> Iterator[Session]:
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date (safe to run from several instances at once)."""
+    _upgrade(Settings())
+    console.print("database schema is up to date")
+
+
+def _upgrade(settings: Settings) -> None:
     from screening import migrate as m
     from screening.db import make_engine
 
-    settings = Settings()
     engine = make_engine(settings)
-    m.upgrade(engine)
-    engine.dispose()
-    console.print("database schema is up to date")
+    try:
+        m.upgrade(engine)
+    finally:
+        engine.dispose()
 
 
 @app.command()
@@ -82,9 +89,13 @@ def serve(
     from screening.ops.logging import log_config
 
     settings = Settings()
-    if settings.migrate_on_start:
-        migrate()
     logs = log_config(settings.log_level, settings.log_json)
+    if settings.migrate_on_start:
+        # Logged as the server will log, so that every line the service writes is JSON (uvicorn and gunicorn
+        # apply the same configuration again).
+        logging.config.dictConfig(logs)
+        _upgrade(settings)
+        logging.getLogger("screening.migrate").info("database schema is up to date")
     if workers > 1:
         from screening.ops import server
 

@@ -13,7 +13,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from screening.ops.logging import request_id_var
+from screening.ops.logging import RequestLog, request_id_var
 from screening.ops.metrics import REQUEST_LATENCY, REQUESTS_IN_ERROR
 
 log = logging.getLogger("screening.request")
@@ -35,6 +35,7 @@ class RequestMiddleware:
         # Built with the middleware stack, on a worker's first request: after gunicorn's fork, so each
         # worker logs its own pid (the module is imported once, in the arbiter).
         self.pid = os.getpid()
+        self.request_log = RequestLog(log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,6 +70,5 @@ class RequestMiddleware:
             if status >= 500:
                 REQUESTS_IN_ERROR.labels(method, route).inc()
             if self.log_requests:
-                log.info("request", extra={"request_id": request_id, "method": method, "route": route, "status": status,
-                                           "duration_ms": round(elapsed * 1000, 2), "worker_pid": self.pid})
+                self.request_log(request_id, method, route, status, round(elapsed * 1000, 2), self.pid)
             request_id_var.reset(token)

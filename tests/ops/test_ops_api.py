@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -12,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from screening.app import create_app
 from screening.config import Settings
-from screening.ops.logging import JsonFormatter
+from screening.ops.logging import JsonFormatter, JsonLines, RequestIdFilter, RequestLog, request_id_var
 from tests.factories import answer, create_screen, give_consent, headers_for, make_user
 
 METRICS_TOKEN = "metrics-token-0123456789abcdefghijklmnop"
@@ -113,6 +115,56 @@ class TestJsonLogs:
         assert line["request_id"] == "req-1"
         assert "SECRET" not in json.dumps(lines)
         assert s["id"] not in json.dumps(lines)
+
+    @pytest.mark.parametrize(("method", "route"), [("GET", "/api/v1/screens/{screen_id}"), ('GE"T\\', "unmatched"),
+                                                   ("PATCH", "/api/v1/écrans/{id}")])
+    def test_the_request_line_is_what_the_logger_would_write(self, method: str, route: str) -> None:
+        """RequestLog writes its line itself when the service's JSON handler is the only one: the same keys in the
+        same order with the same values as the line the logging module writes through JsonFormatter."""
+        stream = io.StringIO()
+        logger = logging.Logger("screening.request")  # a hierarchy of its own: no other handler reaches it
+        handler = JsonLines(stream)
+        handler.setFormatter(JsonFormatter())
+        handler.addFilter(RequestIdFilter())
+        logger.addHandler(handler)
+        token = request_id_var.set("5f" * 16)
+        try:
+            RequestLog(logger)("5f" * 16, method, route, 201, 12.35, 4242)
+            logger.info("request", extra={"request_id": "5f" * 16, "method": method, "route": route, "status": 201,
+                                          "duration_ms": 12.35, "worker_pid": 4242})
+        finally:
+            request_id_var.reset(token)
+        written, logged = (json.loads(line) for line in stream.getvalue().splitlines())
+        assert list(written) == list(logged)
+        assert written.pop("ts")[:16] == logged.pop("ts")[:16]  # the same minute
+        assert written == logged
+        assert written["method"] == method and written["route"] == route
+        assert re.fullmatch(r'\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00",.*\}', stream.getvalue().splitlines()[0])
+
+    def test_the_request_line_goes_through_the_logger_in_any_other_set_up(self) -> None:
+        """With a second handler (a capture's), or the text format, every handler gets the record as before."""
+        logger = logging.Logger("screening.request")
+        ours, text = io.StringIO(), io.StringIO()
+        json_handler = JsonLines(ours)
+        json_handler.setFormatter(JsonFormatter())
+        captured: list[logging.LogRecord] = []
+        capture = logging.Handler()
+        capture.emit = captured.append  # type: ignore[method-assign]
+        logger.addHandler(json_handler)
+        logger.addHandler(capture)
+        RequestLog(logger)("r-1", "GET", "/health/live", 200, 0.5, 1)
+        assert [r.getMessage() for r in captured] == ["request"] and captured[0].status == 200  # type: ignore[attr-defined]
+        assert json.loads(ours.getvalue())["route"] == "/health/live"
+        plain = logging.Logger("screening.request")
+        text_handler = logging.StreamHandler(text)
+        text_handler.setFormatter(logging.Formatter("%(levelname)s %(message)s %(route)s"))
+        plain.addHandler(text_handler)
+        RequestLog(plain)("r-2", "GET", "/health/live", 200, 0.5, 1)
+        assert text.getvalue() == "INFO request /health/live\n"
+        quiet = logging.Logger("screening.request", logging.WARNING)
+        quiet.addHandler(json_handler)
+        RequestLog(quiet)("r-3", "GET", "/health/live", 200, 0.5, 1)
+        assert len(ours.getvalue().splitlines()) == 1  # a level above INFO: no line
 
     def test_exception_message_is_never_written(self) -> None:
         try:
