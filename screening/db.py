@@ -30,7 +30,7 @@ NAMING = {
 # How long a SQLite connection waits for a lock held by another (sqlite3's busy handler, and the writer gate).
 BUSY_TIMEOUT_MS = 15_000
 # The write-ahead log's file is cut back to this size when the log starts again (journal_size_limit below).
-WAL_SIZE_LIMIT = 16 * 1024 * 1024
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 class Base(DeclarativeBase):
