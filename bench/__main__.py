@@ -76,6 +76,7 @@ class Run:
     ratio: float | None = None
     cpu_ratio: float | None = None  # minimal's CPU per request / this one's: capacity, whatever the machine's load
     ref: Run | None = None  # the minimal endpoint, measured just before this (same workers): the ratios' base
+    db_cpu_ms: float | None = None  # PostgreSQL rows: the database server's CPU time per request (not in cpu_ms)
 
     @property
     def even(self) -> bool:
@@ -196,19 +197,38 @@ def process_cpu_seconds(pid: int) -> dict[int, float]:
     return out
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU seconds used so far by this machine's PostgreSQL processes (those named postgres: the server the
+    PostgreSQL rows run against, on loopback; its background processes included)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, fields = text[text.index("(") + 1:text.rindex(")")], text.rsplit(")", 1)[1].split()
+        if name == "postgres":
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def measure(name: str, backend: str, workers: int, url_base: str, args: argparse.Namespace,
             proc: subprocess.Popen[bytes], **kw: Any) -> Run:
     wrk(url_base, duration=1, connections=args.connections, **kw)  # warm-up: connections, caches, JIT-free paths
     cpu0 = process_cpu_seconds(proc.pid)
+    db0 = postgres_cpu_seconds() if backend == "postgres" else None
     d = wrk(url_base, duration=args.duration, connections=args.connections, **kw)
+    db_cpu = postgres_cpu_seconds() - db0 if db0 is not None else None
     used = [t - cpu0[p] for p, t in process_cpu_seconds(proc.pid).items() if p in cpu0]
     cpu = sum(used)
+    per = (lambda seconds: seconds * 1000 / d["requests"]) if d["requests"] else (lambda seconds: float("nan"))
     run = Run(name=name, backend=backend, workers=workers, rps=d["requests"] / (d["duration_us"] / 1e6),
               p50_ms=d["p50_us"] / 1000, p99_ms=d["p99_us"] / 1000, errors=d["non2xx"] + d["socket_errors"],
-              cpu_ms=cpu * 1000 / d["requests"] if d["requests"] else float("nan"),
-              busiest=max(used) / cpu if workers > 1 and cpu > 0 else None)
+              cpu_ms=per(cpu), busiest=max(used) / cpu if workers > 1 and cpu > 0 else None,
+              db_cpu_ms=per(db_cpu) if db_cpu is not None else None)
     print(f"  {name:<32} {backend:<10} w={workers}  {run.rps:8.0f} req/s  p50 {run.p50_ms:6.1f} ms  "
           f"p99 {run.p99_ms:6.1f} ms  server CPU {run.cpu_ms:5.2f} ms/req  errors {run.errors}"
+          + (f"  PostgreSQL CPU {run.db_cpu_ms:5.2f} ms/req" if run.db_cpu_ms is not None else "")
           + (f"  busiest worker {run.busiest:.0%}" if run.busiest else ""), flush=True)
     return run
 
@@ -439,16 +459,20 @@ def write_markdown(res: Results, args: argparse.Namespace, out: Path, started: d
         "measurement, divided by the requests answered: on a shared, busy machine it shows the cost of a "
         "request better than req/s does, and its ratio is the capacity an idle machine would show. "
         "The goals are judged on the req/s ratio, as the issue states them. "
-        "With two workers, the last column gives the busiest worker's share of the server's CPU time in that "
+        "With two workers, the column 'busiest worker's CPU share' gives that worker's share of the server's CPU time in that "
         "row: wrk opens its 16 keep-alive connections at once and each stays with the worker that accepted it, "
         "so a share near 100% means one worker served the whole row while the other stood idle; in brackets, the "
         "same for the minimal endpoint's measurement the row's ratios are taken against. Where either share "
         f"reached {BUSIEST_EVEN:.0%}, both were measured again (up to {UNEVEN_TRIES} times in all), and a row "
-        "still uneven is shown but its goal not judged.",
+        "still uneven is shown but its goal not judged. "
+        "For the PostgreSQL rows, the last column gives the CPU time this machine's PostgreSQL processes used "
+        "during the measurement, per request: it is not in the server CPU column, and it is taken from the same "
+        "two cores.",
         "",
         "| endpoint | database | workers | req/s | p50 ms | p99 ms | non-2xx | server CPU ms/req | minimal req/s "
-        "| ratio to minimal (req/s) | ratio to minimal (CPU) | goal | met | busiest worker's CPU share |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| ratio to minimal (req/s) | ratio to minimal (CPU) | goal | met | busiest worker's CPU share "
+        "| PostgreSQL's CPU ms/req |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in res.runs:
         goal, ok = "", ""
@@ -462,7 +486,8 @@ def write_markdown(res: Results, args: argparse.Namespace, out: Path, started: d
             ok = "not judged: one worker served most of it"
         lines.append(f"| {r.name} | {r.backend} | {r.workers} | {r.rps:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | "
                      f"{r.errors} | {r.cpu_ms:.2f} | {f'{r.ref.rps:.0f}' if r.ref else '-'} | {fmt_ratio(r.ratio)} | "
-                     f"{fmt_ratio(r.cpu_ratio)} | {goal} | {ok} | {_shares(r)} |")
+                     f"{fmt_ratio(r.cpu_ratio)} | {goal} | {ok} | {_shares(r)} | "
+                     f"{f'{r.db_cpu_ms:.2f}' if r.db_cpu_ms is not None else '-'} |")
     lines += ["", "| measure | figure | goal | met |", "|---|---|---|---|"]
     for (backend, workers), times in sorted(res.startup_s.items()):
         s = sorted(times)[len(times) // 2]
