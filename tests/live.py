@@ -1,16 +1,27 @@
-"""A real uvicorn server on a loopback port, in a background thread, for tests that need real concurrency."""
+"""Real servers on loopback ports: uvicorn in a background thread (`live_server`), for tests that need real
+concurrency, and `screening serve` in a process of its own (`served_process`), for tests of the service as it
+is deployed."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
 import uvicorn
 
 from screening.app import create_app
 from screening.config import Settings
+from tests.conftest import TEST_SECRET
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
@@ -30,3 +41,47 @@ def live_server(settings: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def served_process(tmp_path: Path, workers: int, **settings: str) -> Iterator[tuple[str, Path]]:
+    """`screening serve --workers N` on a free loopback port, in a process group of its own, with a data directory
+    under `tmp_path` and `settings` (SCREENING_* variables, without the prefix: `database_url="..."`); none of the
+    caller's own SCREENING_* variables. Yields once it answers /health/ready: its base URL and the file its
+    stdout and stderr go to. Stopped with SIGTERM (SIGKILL after 20 s) on the way out."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREENING_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+    env |= {"SCREENING_DATA_DIR": str(tmp_path), "SCREENING_ENVIRONMENT": "test", "SCREENING_SECRET_KEY": TEST_SECRET,
+            "SCREENING_PERSON_KEY": TEST_SECRET + "-person", "PYTHONPATH": str(ROOT)}
+    env |= {f"SCREENING_{name.upper()}": value for name, value in settings.items()}
+    port = _free_port()
+    log_path = tmp_path / "server.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "screening", "serve", "--port", str(port), "--workers", str(workers)],
+                            env=env, stdout=log, stderr=log, cwd=ROOT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log_path.read_text()[-3000:]
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not become ready in 60 s"
+            time.sleep(0.05)
+        yield base, log_path
+    finally:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+        log.close()

@@ -10,12 +10,8 @@ with what the server acknowledged. Loopback only, bounded in requests and time.
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,12 +28,11 @@ from sqlalchemy.orm import Session
 from screening.audit.service import verify_chain
 from screening.auth.models import Role
 from screening.screens.models import Answer, AnswerEvent, Screen
-from tests.conftest import TEST_SECRET
 from tests.factories import PASSWORD, make_user
+from tests.live import served_process
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 3
 TABLETS = 12
 NURSES = 4
@@ -47,55 +42,14 @@ SHARED_PATCHES = 4  # per tablet, to the one screen every tablet works on
 SHARED_ITEM = "phq9_9"  # the item every tablet writes at once
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def served(database_url: str, engine: Any, tmp_path: Path) -> Iterator[str]:
     """`screening serve --workers 3` on loopback, on the test's migrated database."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREENING_") and k != "PROMETHEUS_MULTIPROC_DIR"}
-    env |= {
-        "SCREENING_DATABASE_URL": database_url,
-        "SCREENING_DATA_DIR": str(tmp_path),
-        "SCREENING_ENVIRONMENT": "test",
-        "SCREENING_SECRET_KEY": TEST_SECRET,
-        "SCREENING_PERSON_KEY": TEST_SECRET + "-person",
-        "SCREENING_MIGRATE_ON_START": "false",
-        "SCREENING_LOG_REQUESTS": "false",
-        "PYTHONPATH": str(ROOT),
-    }
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "screening", "serve", "--port", str(port), "--workers", str(WORKERS)],
-        env=env, stdout=log, stderr=log, cwd=ROOT, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become ready in 60 s"
-            time.sleep(0.05)
+    with served_process(tmp_path, WORKERS, database_url=database_url, migrate_on_start="false",
+                        log_requests="false") as (base, log):
         yield base
-    finally:
-        os.killpg(proc.pid, 15)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait()
-        log.close()
-        server_log = (tmp_path / "server.log").read_text()
-        assert "Traceback" not in server_log, server_log[-3000:]
+    server_log = log.read_text()
+    assert "Traceback" not in server_log, server_log[-3000:]
 
 
 @dataclass
