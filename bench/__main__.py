@@ -201,14 +201,12 @@ def postgres_cpu_seconds() -> float:
     """CPU seconds used so far by this machine's PostgreSQL processes (those named postgres: the server the
     PostgreSQL rows run against, on loopback; its background processes included)."""
     total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for comm in Path("/proc").glob("[0-9]*/comm"):
         try:
-            text = stat.read_text()
-        except OSError:
+            if comm.read_text().strip() == "postgres":
+                total += cpu_seconds(int(comm.parent.name))
+        except OSError:  # ended meanwhile
             continue
-        name, fields = text[text.index("(") + 1:text.rindex(")")], text.rsplit(")", 1)[1].split()
-        if name == "postgres":
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
 
 
@@ -221,7 +219,10 @@ def measure(name: str, backend: str, workers: int, url_base: str, args: argparse
     db_cpu = postgres_cpu_seconds() - db0 if db0 is not None else None
     used = [t - cpu0[p] for p, t in process_cpu_seconds(proc.pid).items() if p in cpu0]
     cpu = sum(used)
-    per = (lambda seconds: seconds * 1000 / d["requests"]) if d["requests"] else (lambda seconds: float("nan"))
+
+    def per(seconds: float) -> float:  # ms per request
+        return seconds * 1000 / d["requests"] if d["requests"] else float("nan")
+
     run = Run(name=name, backend=backend, workers=workers, rps=d["requests"] / (d["duration_us"] / 1e6),
               p50_ms=d["p50_us"] / 1000, p99_ms=d["p99_us"] / 1000, errors=d["non2xx"] + d["socket_errors"],
               cpu_ms=per(cpu), busiest=max(used) / cpu if workers > 1 and cpu > 0 else None,
