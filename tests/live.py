@@ -36,11 +36,34 @@ def live_server(settings: Settings) -> Iterator[str]:
             raise RuntimeError("test server did not start")
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    _running[url] = server
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
+        del _running[url]
         server.should_exit = True
         thread.join(timeout=10)
+
+
+_running: dict[str, uvicorn.Server] = {}
+
+
+def wait_until_idle(url: str, timeout: float = 15.0) -> None:
+    """Return once the `live_server` at `url` has had no request in hand for 50 ms.
+
+    A browser closed at the end of a test may leave a request it sent still running on a server that outlives
+    the test; emptying the tables under it could deadlock with its transaction on PostgreSQL, or let its writes
+    land in the next test's database. A closed browser sends nothing more, so a short quiet spell is the end.
+    """
+    tasks = _running[url].server_state.tasks
+    deadline = time.monotonic() + timeout
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < 0.05:
+        if tasks:
+            quiet_since = time.monotonic()
+            assert time.monotonic() < deadline, f"the test server still had a request in hand after {timeout} s"
+        time.sleep(0.01)
 
 
 def _free_port() -> int:

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 
 from screening.config import Settings
 from tests.conftest import TEST_SECRET
-from tests.live import live_server
+from tests.live import live_server, wait_until_idle
 
 CHROMIUM = os.environ.get("SCREENING_TEST_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
@@ -75,6 +75,7 @@ def context(browser: Browser, live_url: str, engine: Any) -> Iterator[BrowserCon
         yield ctx
     finally:
         ctx.close()
+        wait_until_idle(live_url)  # before `engine` empties the tables
 
 
 @pytest.fixture
@@ -85,6 +86,7 @@ def sw_context(browser: Browser, live_url: str, engine: Any) -> Iterator[Browser
         yield ctx
     finally:
         ctx.close()
+        wait_until_idle(live_url)  # before `engine` empties the tables
 
 
 @pytest.fixture

@@ -1,0 +1,40 @@
+"""The live test server's own helper: `wait_until_idle`, which the browser tests rely on before the tables are
+emptied."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from screening.config import Settings
+from screening.screens.models import Screen
+from tests import live
+from tests.api.test_concurrency import ITEMS, _token
+from tests.factories import make_user, screen_body
+
+
+def test_wait_until_idle_waits_for_a_request_still_in_hand(settings: Settings, engine: Engine, session: Session) -> None:
+    nurse = make_user(session)
+    with live.live_server(settings) as base, ThreadPoolExecutor(1) as pool:
+        h = {"Authorization": f"Bearer {_token(base, nurse.username)}"}
+        sid = httpx.post(f"{base}/api/v1/screens", json=screen_body(), headers=h).json()["id"]
+        # The screen's row locked (on SQLite, the session's write lock): the PATCH waits for the database.
+        session.execute(select(Screen).where(Screen.id == sid).with_for_update())
+        patched = pool.submit(httpx.patch, f"{base}/api/v1/screens/{sid}/answers",
+                              json={"answers": {ITEMS[0]: True}}, headers=h, timeout=30)
+        deadline = time.monotonic() + 10
+        while not live._running[base].server_state.tasks:
+            assert time.monotonic() < deadline, "the PATCH never reached the server"
+            time.sleep(0.01)
+        with pytest.raises(AssertionError, match=r"still had a request in hand after 0\.3 s"):
+            live.wait_until_idle(base, timeout=0.3)
+        assert not patched.done()
+        session.rollback()
+        live.wait_until_idle(base)
+        assert patched.done() and patched.result().status_code == 200
