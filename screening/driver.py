@@ -688,10 +688,31 @@ def _cancel_unanswered(items: list[Any]) -> None:
             item[-1].cancel()
 
 
+def _merged(units: list[_Unit]) -> Queued:
+    """The units' statements with each statement's parameter sets together, so that a batch sends one
+    executemany per statement rather than one execute per unit: psycopg spends some 10 us of the client's CPU
+    on each execute beyond what a row of an executemany costs. Each unit's statements keep their order (a
+    unit's next statement joins a group after the one its last joined); the units, independent appends, need
+    none among themselves."""
+    groups: Queued = []
+    for queued, _ in units:
+        at = 0
+        for stmt, many in queued:
+            for i in range(at, len(groups)):
+                if groups[i][0] is stmt:
+                    groups[i][1].extend(many)
+                    at = i
+                    break
+            else:
+                at = len(groups)
+                groups.append((stmt, list(many)))
+    return groups
+
+
 async def _run_units(conn: AsyncConnection[Any], units: list[_Unit]) -> list[None]:
     """The units' statements in one transaction and one round trip."""
     try:
-        await _commit_statements(conn, [q for queued, _ in units for q in queued])
+        await _commit_statements(conn, _merged(units))
     except BaseException:
         if not conn.closed:
             await conn.rollback()
@@ -700,15 +721,28 @@ async def _run_units(conn: AsyncConnection[Any], units: list[_Unit]) -> list[Non
 
 
 async def _run_reads(conn: AsyncConnection[Any], reads: list[_Read]) -> list[list[Any]]:
-    """The reads' rows: their statements in one pipeline (one round trip), or one statement alone."""
+    """The reads' rows: their statements in one pipeline (one round trip), or one statement alone. Reads of
+    one statement go as one executemany returning a result set per parameter set (see `_merged`)."""
     if len(reads) == 1:
         sql, values, _ = reads[0]
         return [await (await conn.execute(sql, values)).fetchall()]
-    cursors = [conn.cursor() for _ in reads]
+    by_sql: dict[str, list[int]] = {}
+    for i, (sql, _, _) in enumerate(reads):
+        by_sql.setdefault(sql, []).append(i)
+    cursors = [conn.cursor() for _ in by_sql]
     async with conn.pipeline():
-        for cur, (sql, values, _) in zip(cursors, reads, strict=True):
-            await cur.execute(sql, values)
-    return [await cur.fetchall() for cur in cursors]
+        for cur, (sql, positions) in zip(cursors, by_sql.items(), strict=True):
+            if len(positions) == 1:
+                await cur.execute(sql, reads[positions[0]][1])
+            else:
+                await cur.executemany(sql, [reads[i][1] for i in positions], returning=True)
+    rows: list[list[Any]] = [[] for _ in reads]
+    for cur, positions in zip(cursors, by_sql.values(), strict=True):
+        for n, i in enumerate(positions):
+            if n:
+                cur.nextset()
+            rows[i] = await cur.fetchall()
+    return rows
 
 
 class PostgresHot(HotDatabase):

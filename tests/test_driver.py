@@ -452,32 +452,63 @@ def test_one_bad_append_fails_alone_in_its_batch(engine: Engine, session: Sessio
 
 def test_concurrent_reads_get_their_own_rows_and_fail_alone(engine: Engine) -> None:
     """Reads of the same moment each get their own rows. On PostgreSQL they go in one pipeline, one round trip
-    on one connection (so in one transaction: the same transaction_timestamp); a read that fails there fails
-    alone, the batch's others tried again one by one."""
+    on one connection (so in one transaction: the same transaction_timestamp), those of one statement as one
+    executemany; a read that fails there fails alone, the batch's others tried again one by one."""
     from sqlalchemy import Integer, bindparam, literal, null
 
     doubled = select(bindparam("n", type_=Integer) * 2, func.transaction_timestamp() if engine.dialect.name ==
                      "postgresql" else null())
     failing = select(literal(1) / bindparam("d", type_=Integer))  # division by zero: an error on PostgreSQL
+    # None, one or several rows: n - 1 of them.
+    counting = select(AuditEntry.id).where(AuditEntry.id < 0).union_all(
+        *(select(literal(k)).where(bindparam("n", type_=Integer) > k) for k in range(1, 4)))
 
-    async def run() -> tuple[list[Any], list[Any]]:
+    async def run() -> tuple[list[Any], list[Any], list[Any]]:
         await hot.open()
         try:
             together = await asyncio.gather(*(hot.read_one(doubled, {"n": i}) for i in range(10)))
             reads = [hot.read_one(doubled, {"n": i}) for i in range(10)]
             if engine.dialect.name == "postgresql":
                 reads.insert(5, hot.read_one(failing, {"d": 0}))
-            return together, await asyncio.gather(*reads, return_exceptions=True)
+            outcomes = await asyncio.gather(*reads, return_exceptions=True)
+            mixed = await asyncio.gather(*(hot.read_all(doubled if i % 2 else counting, {"n": i % 5})
+                                           for i in range(10)))
+            return together, outcomes, mixed
         finally:
             await hot.close()
 
     hot = _hot(engine)
-    together, outcomes = _run(run())
+    together, outcomes, mixed = _run(run())
     assert [row[0] for row in together] == [2 * i for i in range(10)]
     if engine.dialect.name == "postgresql":
         assert len({row[1] for row in together}) == 1  # one transaction: one round trip
         assert isinstance(outcomes.pop(5), Exception)
     assert [row[0] for row in outcomes] == [2 * i for i in range(10)]
+    assert [[r[0] for r in rows] for rows in mixed] == [
+        [2 * (i % 5)] if i % 2 else list(range(1, i % 5)) for i in range(10)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(shapes=st.lists(st.lists(st.sampled_from("ABC"), max_size=4), min_size=1, max_size=8))
+def test_a_batch_of_appends_keeps_each_units_order(shapes: list[list[str]]) -> None:
+    """A batch of appends on PostgreSQL sends each statement's rows together (`driver._merged`): every row
+    once, and each unit's statements in the order it made them (a later one may depend on an earlier)."""
+    statements = {name: driver.Compiled(name, (), ()) for name in "ABC"}
+    units: list[Any] = [([(statements[name], [{"unit": u, "n": n}]) for n, name in enumerate(shape)], None)
+                        for u, shape in enumerate(shapes)]
+    sent = [(stmt.sql, row["unit"], row["n"]) for stmt, rows in driver._merged(units) for row in rows]
+    assert sorted(sent) == sorted((name, u, n) for u, shape in enumerate(shapes) for n, name in enumerate(shape))
+    for u, shape in enumerate(shapes):
+        assert [n for _, unit, n in sent if unit == u] == list(range(len(shape)))
+    assert all(len(queued) == len(shape) for (queued, _), shape in zip(units, shapes, strict=True))  # untouched
+
+
+def test_appends_of_one_shape_go_as_one_statement_each() -> None:
+    record, entry = driver.Compiled("record", (), ()), driver.Compiled("audit", (), ())
+    assessments = [([(record, [{"n": n}]), (entry, [{"n": n}])], None) for n in range(16)]
+    reads: list[Any] = [([(entry, [{"n": n}])], None) for n in range(16)]
+    assert [(stmt.sql, len(rows)) for stmt, rows in driver._merged(assessments)] == [("record", 16), ("audit", 16)]
+    assert [(stmt.sql, len(rows)) for stmt, rows in driver._merged(reads)] == [("audit", 16)]
 
 
 @pytest.fixture(scope="module")
