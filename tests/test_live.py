@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from screening.config import Settings
-from screening.screens.models import Screen
+from screening.screens.models import Answer, Screen
 from tests import live
 from tests.api.test_concurrency import ITEMS, _token
 from tests.factories import make_user, screen_body
@@ -24,6 +24,7 @@ def test_wait_until_idle_waits_for_a_request_still_in_hand(settings: Settings, e
     with live.live_server(settings) as base, ThreadPoolExecutor(1) as pool:
         h = {"Authorization": f"Bearer {_token(base, nurse.username)}"}
         sid = httpx.post(f"{base}/api/v1/screens", json=screen_body(), headers=h).json()["id"]
+        live.wait_until_idle(base)  # the POST's task may outlast its response: only the PATCH's is counted below
         # The screen's row locked (on SQLite, the session's write lock): the PATCH waits for the database.
         session.execute(select(Screen).where(Screen.id == sid).with_for_update())
         patched = pool.submit(httpx.patch, f"{base}/api/v1/screens/{sid}/answers",
@@ -37,4 +38,6 @@ def test_wait_until_idle_waits_for_a_request_still_in_hand(settings: Settings, e
         assert not patched.done()
         session.rollback()
         live.wait_until_idle(base)
-        assert patched.done() and patched.result().status_code == 200
+        # Returned once the request was done: its answer committed (the client may not have read the reply yet).
+        assert session.scalar(select(func.count()).select_from(Answer).where(Answer.screen_id == sid)) == 1
+        assert patched.result(timeout=30).status_code == 200
