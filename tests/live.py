@@ -49,6 +49,11 @@ def live_server(settings: Settings) -> Iterator[str]:
 _running: dict[str, uvicorn.Server] = {}
 
 
+def requests_in_hand(url: str) -> int:
+    """The requests the `live_server` at `url` has begun and not yet finished (uvicorn's tasks for them)."""
+    return len(_running[url].server_state.tasks)
+
+
 def wait_until_idle(url: str, timeout: float = 15.0) -> None:
     """Return once the `live_server` at `url` has had no request in hand for 50 ms.
 
@@ -56,11 +61,10 @@ def wait_until_idle(url: str, timeout: float = 15.0) -> None:
     the test; emptying the tables under it could deadlock with its transaction on PostgreSQL, or let its writes
     land in the next test's database. A closed browser sends nothing more, so a short quiet spell is the end.
     """
-    tasks = _running[url].server_state.tasks
     deadline = time.monotonic() + timeout
     quiet_since = time.monotonic()
     while time.monotonic() - quiet_since < 0.05:
-        if tasks:
+        if requests_in_hand(url):
             quiet_since = time.monotonic()
             assert time.monotonic() < deadline, f"the test server still had a request in hand after {timeout} s"
         time.sleep(0.01)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
@@ -15,22 +14,21 @@ from sqlalchemy.orm import Session
 from screening.config import Settings
 from screening.screens.models import Answer, Screen
 from tests import live
-from tests.api.test_concurrency import ITEMS, _token
-from tests.factories import make_user, screen_body
+from tests.factories import make_user
+from tests.web.helpers import Api
 
 
 def test_wait_until_idle_waits_for_a_request_still_in_hand(settings: Settings, engine: Engine, session: Session) -> None:
     nurse = make_user(session)
     with live.live_server(settings) as base, ThreadPoolExecutor(1) as pool:
-        h = {"Authorization": f"Bearer {_token(base, nurse.username)}"}
-        sid = httpx.post(f"{base}/api/v1/screens", json=screen_body(), headers=h).json()["id"]
+        api = Api(base, nurse.username)
+        sid = api.screen()["id"]
         live.wait_until_idle(base)  # the POST's task may outlast its response: only the PATCH's is counted below
         # The screen's row locked (on SQLite, the session's write lock): the PATCH waits for the database.
         session.execute(select(Screen).where(Screen.id == sid).with_for_update())
-        patched = pool.submit(httpx.patch, f"{base}/api/v1/screens/{sid}/answers",
-                              json={"answers": {ITEMS[0]: True}}, headers=h, timeout=30)
+        patched = pool.submit(api.http.patch, f"/api/v1/screens/{sid}/answers", json={"answers": {"bjmhs_1": True}})
         deadline = time.monotonic() + 10
-        while not live._running[base].server_state.tasks:
+        while not live.requests_in_hand(base):
             assert time.monotonic() < deadline, "the PATCH never reached the server"
             time.sleep(0.01)
         with pytest.raises(AssertionError, match=r"still had a request in hand after 0\.3 s"):
@@ -41,3 +39,4 @@ def test_wait_until_idle_waits_for_a_request_still_in_hand(settings: Settings, e
         # Returned once the request was done: its answer committed (the client may not have read the reply yet).
         assert session.scalar(select(func.count()).select_from(Answer).where(Answer.screen_id == sid)) == 1
         assert patched.result(timeout=30).status_code == 200
+        api.close()
