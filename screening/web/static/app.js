@@ -195,12 +195,14 @@ const LD = (() => {
   // revision, and the server, rightly by what it was told, answered that another device had changed it (a false
   // conflict, seen in a browser test under load).
   const savedRevisions = new Map();
+  // An answer's key, in the outbox and in savedRevisions.
+  const answerKey = (screenId, itemId) => screenId + "|" + itemId;
   const listeners = new Set();
   const onSync = (fn) => listeners.add(fn);
   const emit = (ev) => listeners.forEach((fn) => fn(ev));
 
   async function queueAnswer(screenId, itemId, value, base) {
-    const key = screenId + "|" + itemId;
+    const key = answerKey(screenId, itemId);
     const existing = await idbGet("outbox", key);
     await idbPut("outbox", {
       key, screenId, itemId, value,
@@ -261,7 +263,7 @@ const LD = (() => {
           body: { answers, expected_revisions: expected },
         });
         for (const [itemId, revision] of Object.entries(screen.revisions)) {
-          const key = screenId + "|" + itemId;
+          const key = answerKey(screenId, itemId);
           if (!(savedRevisions.get(key) >= revision)) savedRevisions.set(key, revision);
         }
         await rememberScreen(screen);
@@ -317,7 +319,7 @@ const LD = (() => {
 
   // The nurse's choice: keep her value (sent against the server's current revision) or take the saved one.
   async function resolveConflict(screenId, itemId, keepMine) {
-    const key = screenId + "|" + itemId;
+    const key = answerKey(screenId, itemId);
     const e = await idbGet("outbox", key);
     if (!e) return;
     if (keepMine) {
