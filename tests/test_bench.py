@@ -1,0 +1,62 @@
+"""The benchmark's verdicts: a row with a goal is judged on the medians of its repeated measurements."""
+
+from __future__ import annotations
+
+from bench.__main__ import Run, _each, _goal, median_run
+
+PATCH, ASSESSMENT = "PATCH /screens/{id}/answers", "GET /screens/{id}/assessment"
+
+
+def _run(name: str, ratio: float, p99_ms: float = 10.0, *, busiest: float | None = None, errors: int = 0) -> Run:
+    """A measurement against a minimal base of 1,000 req/s, so that its req/s ratio is `ratio`."""
+    workers = 1 if busiest is None else 2
+    ref = Run("minimal (50 validated ints)", "-", workers, rps=1000.0, p50_ms=1.0, p99_ms=2.0, errors=0, cpu_ms=0.1,
+              busiest=None if busiest is None else 0.5)
+    run = Run(name, "sqlite", workers, rps=1000.0 * ratio, p50_ms=5.0, p99_ms=p99_ms, errors=errors, cpu_ms=0.3,
+              busiest=busiest, ref=ref)
+    run.set_ratios()
+    return run
+
+
+def test_the_row_shown_is_the_median_measurement_and_carries_them_all() -> None:
+    runs = [_run(PATCH, 0.45), _run(PATCH, 0.35), _run(PATCH, 0.41)]
+    shown = median_run(runs)
+    assert shown is runs[2]
+    assert shown.repeats == runs
+    assert _each(shown) == "0.45, 10 ms; 0.35, 10 ms; 0.41, 10 ms"
+
+
+def test_a_goal_is_met_on_the_median_ratio_not_the_best_or_the_worst() -> None:
+    assert _goal(median_run([_run(PATCH, 0.45), _run(PATCH, 0.39), _run(PATCH, 0.41)])) == ("ratio >= 0.4", "met")
+    assert _goal(median_run([_run(PATCH, 0.45), _run(PATCH, 0.39), _run(PATCH, 0.38)]))[1] == "**not met**"
+
+
+def test_the_assessment_needs_its_median_p99_within_the_goal_as_well() -> None:
+    spiky_once = median_run([_run(ASSESSMENT, 0.5, 40.0), _run(ASSESSMENT, 0.5, 12.0), _run(ASSESSMENT, 0.5, 14.0)])
+    assert _goal(spiky_once) == ("ratio >= 0.4, p99 <= 25 ms", "met")
+    spiky_twice = median_run([_run(ASSESSMENT, 0.5, 40.0), _run(ASSESSMENT, 0.5, 30.0), _run(ASSESSMENT, 0.5, 14.0)])
+    assert _goal(spiky_twice)[1] == "**not met**"
+
+
+def test_an_even_number_of_measurements_is_judged_on_the_lower_middle_one() -> None:
+    assert _goal(median_run([_run(PATCH, 0.39), _run(PATCH, 0.41)]))[1] == "**not met**"
+
+
+def test_an_error_in_any_measurement_fails_the_goal() -> None:
+    assert _goal(median_run([_run(PATCH, 0.5), _run(PATCH, 0.5, errors=3), _run(PATCH, 0.5)]))[1] == "**not met**"
+
+
+def test_measurements_one_worker_served_alone_are_left_out_and_none_left_is_not_judged() -> None:
+    uneven = _run(PATCH, 0.9, busiest=0.99)  # one worker took every connection: not a two-worker figure
+    shown = median_run([uneven, _run(PATCH, 0.38, busiest=0.55), _run(PATCH, 0.36, busiest=0.6)])
+    assert shown is not uneven
+    assert _goal(shown)[1] == "**not met**"
+    assert "(uneven)" in _each(shown)
+    all_uneven = median_run([_run(PATCH, 0.5, busiest=0.9), _run(PATCH, 0.5, busiest=0.95)])
+    assert _goal(all_uneven)[1] == "not judged: one worker served most of it"
+
+
+def test_a_row_without_a_goal_is_not_judged() -> None:
+    read = _run("GET /screens/{id}", 0.5)
+    assert _goal(read) == ("", "")
+    assert _each(read) == "-"
