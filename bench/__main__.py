@@ -378,7 +378,7 @@ def bench_service(backend: str, url: str, work: Path, workers: int, args: argpar
         paired("GET /screens/{id}", method="GET", paths=screen_paths, body="none", token=token)
         if "/api/v1/screens/{screen_id}/assessment" in routes:
             repeated("GET /screens/{id}/assessment", method="GET", paths=[p + "/assessment" for p in screen_paths],
-                   body="none", token=token)
+                     body="none", token=token)
         elif "assessment-missing" not in res.notes:
             res.notes.append("assessment-missing")
         if "/api/v1/screens/{screen_id}/recommendations" in routes:
