@@ -78,22 +78,30 @@ class Run:
     # went to one worker (each stays with the worker that accepted it), so the row measured one worker.
     busiest: float | None = None
     attempts: int = 1  # measurements made (with the minimal endpoint's) until both spread over the workers
-    ratio: float | None = None
-    cpu_ratio: float | None = None  # minimal's CPU per request / this one's: capacity, whatever the machine's load
     ref: Run | None = None  # the minimal endpoint, measured just before this (same workers): the ratios' base
     db_cpu_ms: float | None = None  # PostgreSQL rows: the database server's CPU time per request (not in cpu_ms)
     # A row with a goal: every measurement made of it (this one, the median by ratio, among them), each with its
     # own minimal base; the goal is judged on their medians (`judged`).
     repeats: list[Run] = field(default_factory=list)
 
-    def set_ratios(self) -> None:
-        if self.ref is not None:
-            self.ratio = self.rps / self.ref.rps if self.ref.rps else None
-            self.cpu_ratio = self.ref.cpu_ms / self.cpu_ms if self.cpu_ms else None
+    @property
+    def ratio(self) -> float | None:
+        """This row's req/s over its minimal base's."""
+        return self.rps / self.ref.rps if self.ref is not None and self.ref.rps else None
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        """The minimal base's CPU per request over this row's: capacity, whatever the machine's load."""
+        return self.ref.cpu_ms / self.cpu_ms if self.ref is not None and self.cpu_ms else None
+
+    @property
+    def measurements(self) -> list[Run]:
+        """Every measurement of the row: its repeats, or itself alone."""
+        return self.repeats or [self]
 
     def judged(self) -> list[Run]:
         """The measurements a goal is judged on: those spread over the workers, or none."""
-        return [r for r in (self.repeats or [self]) if r.even]
+        return [r for r in self.measurements if r.even]
 
     @property
     def even(self) -> bool:
@@ -363,7 +371,6 @@ def bench_service(backend: str, url: str, work: Path, workers: int, args: argpar
                 ref = minimal.measure(args)
                 run = measure(name, backend, workers, base, args, proc, **kw)
                 run.ref, run.attempts = ref, attempt
-                run.set_ratios()
                 if run.even:
                     break
             return run
@@ -567,7 +574,7 @@ def _goal(r: Run) -> tuple[str, str]:
     runs = r.judged()
     if not runs:
         return goal, "not judged: one worker served most of it"
-    good = (_median([x.ratio or 0.0 for x in runs]) >= GOAL_RATIO and all(x.errors == 0 for x in r.repeats or [r])
+    good = (_median([x.ratio or 0.0 for x in runs]) >= GOAL_RATIO and all(x.errors == 0 for x in r.measurements)
             and (not r.name.endswith("/assessment") or _median([x.p99_ms for x in runs]) <= GOAL_ASSESSMENT_P99_MS))
     return goal, met(good)
 
@@ -689,8 +696,6 @@ def main(argv: list[str] | None = None) -> int:
                         prepare(url, run_dir)
                         bench_service(backend, url, run_dir, w, args, res, minimal[w])
         in_process(res, args.postgres_url if "postgres" in backends else None)
-    for r in res.runs:
-        r.set_ratios()
     write_markdown(res, args, args.out, started, time.perf_counter() - t0)
     print(f"wrote {args.out}")
     return 0

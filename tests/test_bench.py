@@ -12,10 +12,8 @@ def _run(name: str, ratio: float, p99_ms: float = 10.0, *, busiest: float | None
     workers = 1 if busiest is None else 2
     ref = Run("minimal (50 validated ints)", "-", workers, rps=1000.0, p50_ms=1.0, p99_ms=2.0, errors=0, cpu_ms=0.1,
               busiest=None if busiest is None else 0.5)
-    run = Run(name, "sqlite", workers, rps=1000.0 * ratio, p50_ms=5.0, p99_ms=p99_ms, errors=errors, cpu_ms=0.3,
-              busiest=busiest, ref=ref)
-    run.set_ratios()
-    return run
+    return Run(name, "sqlite", workers, rps=1000.0 * ratio, p50_ms=5.0, p99_ms=p99_ms, errors=errors, cpu_ms=0.3,
+               busiest=busiest, ref=ref)
 
 
 def test_the_row_shown_is_the_median_measurement_and_carries_them_all() -> None:
