@@ -5,6 +5,7 @@ is deployed."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -54,6 +55,9 @@ def requests_in_hand(url: str) -> int:
     return len(_running[url].server_state.tasks)
 
 
+_pause = time.sleep  # between readings of `wait_until_idle` (a test stretches it, as a busy machine does)
+
+
 def wait_until_idle(url: str, timeout: float = 15.0) -> None:
     """Return once the `live_server` at `url` has had no request in hand for 50 ms.
 
@@ -77,9 +81,6 @@ def wait_until_idle(url: str, timeout: float = 15.0) -> None:
         _pause(0.01)
 
 
-_pause = time.sleep  # between readings (a test stretches it, as a busy machine does)
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -98,9 +99,9 @@ def served_process(tmp_path: Path, workers: int, **settings: str) -> Iterator[tu
     env |= {f"SCREENING_{name.upper()}": value for name, value in settings.items()}
     port = _free_port()
     log_path = tmp_path / "server.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "screening", "serve", "--port", str(port), "--workers", str(workers)],
-                            env=env, stdout=log, stderr=log, cwd=ROOT, start_new_session=True)
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "screening", "serve", "--port", str(port), "--workers",
+                                 str(workers)], env=env, stdout=log, stderr=log, cwd=ROOT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -115,10 +116,9 @@ def served_process(tmp_path: Path, workers: int, **settings: str) -> Iterator[tu
             time.sleep(0.05)
         yield base, log_path
     finally:
-        os.killpg(proc.pid, 15)
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        log.close()
