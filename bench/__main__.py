@@ -537,7 +537,8 @@ def write_markdown(res: Results, args: argparse.Namespace, out: Path, started: d
     if any(r.name.endswith("/recommendations") for r in res.runs):
         lines += ["", "`GET .../assessment` answers as the issue defines it: the three domains with exact "
                   "explanations, the instrument scores and the recommended routes (rules engine, the nurse's "
-                  "decisions, local services), the result recorded and the read audited. "
+                  "decisions, local services), the read audited and the result recorded where it differs "
+                  "from the screen's last record (the benchmark's screens do not change, so once). "
                   "`GET .../recommendations` serves the same routes alone, through the ORM, for the decision "
                   "screens: its own row."]
     if "assessment-missing" in res.notes:

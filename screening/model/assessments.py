@@ -6,13 +6,12 @@ import json
 from functools import lru_cache, partial
 from typing import Any, cast
 
-from sqlalchemy import JSON, Insert, Table, Text, bindparam
+from sqlalchemy import JSON, Insert, String, Table, Text, bindparam, exists, insert, select, type_coerce
 from sqlalchemy import cast as sql_cast
 
 from screening.audit import service as audit
 from screening.auth.dependencies import Hot
 from screening.db import utcnow
-from screening.driver import insert_rows
 from screening.errors import Unavailable
 from screening.instruments.registry import Registry
 from screening.instruments.service import complete_scores
@@ -28,12 +27,24 @@ _assessments = cast(Table, Assessment.__table__)
 
 
 def _record(dialect: str) -> Insert:
-    """The assessment's row. Its result comes as JSON text, encoded once per view (`_view`) rather than by the
-    column's JSON type on every read; stored as that type would store it (the same `json.dumps` text on SQLite,
-    cast to json on PostgreSQL)."""
-    result = bindparam("result", type_=Text)
-    columns = ("screen_id", "model_version", "model_sha256", "assessed_at", "assessed_by_id")
-    return insert_rows(_assessments, columns).values(result=sql_cast(result, JSON) if dialect == "postgresql" else result)
+    """The assessment's row, unless the screen's last record says the same (the same model and result): a tablet
+    reads the assessment again and again between answer changes, and every showing is audited anyway, so a record
+    per showing only repeated the last one. The result comes as JSON text, encoded once per view (`_view`) rather
+    than by the column's JSON type on every read; stored as that type would store it (the same `json.dumps` text on
+    SQLite, cast to json on PostgreSQL, which keeps the text as given), so the last record's compares as text."""
+    a = _assessments
+    postgres = dialect == "postgresql"
+    screen_id, result = bindparam("screen_id", type_=a.c.screen_id.type), bindparam("result", type_=Text)
+    version, sha256 = bindparam("model_version", type_=String), bindparam("model_sha256", type_=String)
+    last = (select(a.c.model_version, a.c.model_sha256, a.c.result).where(a.c.screen_id == screen_id)
+            .order_by(a.c.id.desc()).limit(1).subquery("last"))
+    said = sql_cast(last.c.result, Text) if postgres else type_coerce(last.c.result, Text)
+    same = exists().where(last.c.model_version == version, last.c.model_sha256 == sha256, said == result)
+    row = select(screen_id, version, sha256, bindparam("assessed_at", type_=a.c.assessed_at.type),
+                 bindparam("assessed_by_id", type_=a.c.assessed_by_id.type),
+                 sql_cast(result, JSON) if postgres else result).where(~same)
+    columns = ("screen_id", "model_version", "model_sha256", "assessed_at", "assessed_by_id", "result")
+    return insert(a).from_select(columns, row)
 
 
 def _view(bundle: ModelBundle, registry: Registry, answers: frozenset[tuple[str, Any]], age: int | None,
@@ -58,7 +69,8 @@ def _view(bundle: ModelBundle, registry: Registry, answers: frozenset[tuple[str,
 
 async def assess_screen_hot(hot: Hot, screen_id: str) -> bytes:
     """The model's view of a screen as it stands now, with the recommended routes, as the response body; the
-    model version is recorded with the result, and the read audited, before it is shown."""
+    result is recorded with the model's version where it differs from the screen's last record, and the read
+    audited, before it is shown."""
     loaded = await store.load(hot.db, hot.claims.user_id, screen_id, statement=routes_hot.load_statement)
     user = hot.principal(loaded.user)
     screen = check_screen(loaded.screen, screen_id, user)

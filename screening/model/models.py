@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from screening.audit.models import BigIntPK
@@ -29,12 +29,16 @@ class ModelVersion(Base):
 
 
 class Assessment(Base):
-    """One model assessment of a screen, recorded each time one is shown: which model said what."""
+    """Which model said what of a screen: recorded when an assessment shown differs from the screen's last record
+    (a changed screen or another model), by whoever was shown it first. Each showing is in the audit trail
+    (`screen.assessment`), so what was shown at any time is the last record before it."""
 
     __tablename__ = "assessments"
+    # The screen's last record, found by each showing (`screening.model.assessments._record`).
+    __table_args__ = (Index("ix_assessments_screen_id_id", "screen_id", "id"),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
-    screen_id: Mapped[str] = mapped_column(ForeignKey("screens.id", ondelete="CASCADE"), index=True)
+    screen_id: Mapped[str] = mapped_column(ForeignKey("screens.id", ondelete="CASCADE"))
     model_version: Mapped[str] = mapped_column(String(128))
     model_sha256: Mapped[str] = mapped_column(String(64))
     assessed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

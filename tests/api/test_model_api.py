@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from screening.app import create_app
+from screening.audit.models import AuditEntry
 from screening.auth.models import Role
 from screening.cli import app as cli
 from screening.config import Settings
@@ -84,6 +85,43 @@ class TestAssessment:
         # The recorded result (written as JSON text encoded once per view) reads back as what was shown.
         assert rows[0].result == {d: {k: a[k] for k in ("probability", "threshold", "needs_assessment")}
                                   for d, a in body["domains"].items()}
+
+    def test_a_result_is_recorded_when_it_differs_from_the_screens_last_record(
+        self, client: TestClient, session: Session
+    ) -> None:
+        """Shown again unchanged, an assessment is audited but not recorded again; a changed result is, and so is a
+        return to an earlier one, so the last record before any showing is what that showing said."""
+        nurse = make_user(session)
+        h = headers_for(client, nurse)
+        sid = _screen_with_answers(client, h, {"phq9_1": 0})
+        url = f"/api/v1/screens/{sid}/assessment"
+
+        def shown() -> float:
+            r = client.get(url, headers=h)
+            assert r.status_code == 200, r.text
+            return float(r.json()["domains"]["mental_health"]["probability"])
+
+        def recorded() -> list[float]:
+            session.rollback()
+            rows = session.scalars(select(Assessment).where(Assessment.screen_id == sid).order_by(Assessment.id))
+            said = [a.result["mental_health"]["probability"] for a in rows]
+            session.rollback()  # on SQLite a transaction holds the writer lock, which the PATCHes need
+            return said
+
+        first = [shown() for _ in range(3)]
+        assert recorded() == first[:1]
+        answer(client, h, sid, PHQ9_SEVERE)
+        second = shown()
+        assert second != first[0]
+        shown()
+        assert recorded() == [first[0], second]
+        answer(client, h, sid, {f"phq9_{i}": None for i in range(2, 10)} | {"phq9_1": 0})
+        assert shown() == first[0]
+        assert recorded() == [first[0], second, first[0]]
+        audited = session.scalars(select(AuditEntry.id).where(AuditEntry.action == "screen.assessment",
+                                                              AuditEntry.record_id == sid)).all()
+        assert len(audited) == 6  # every showing
+        assert session.scalars(select(Assessment.assessed_by_id).where(Assessment.screen_id == sid)).all() == [nurse.id] * 3
 
     def test_ethnicity_does_not_change_the_assessment(self, client: TestClient, session: Session) -> None:
         h = headers_for(client, make_user(session))
