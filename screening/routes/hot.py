@@ -14,11 +14,12 @@ from typing import Any, cast
 
 from pydantic import TypeAdapter
 from sqlalchemy import Select, Table, select
+from sqlalchemy.sql import ColumnElement
 
 from screening.auth.dependencies import Hot
 from screening.contacts.needs import need_domains
 from screening.contacts.service import counts_needs, recorded_domains
-from screening.driver import Memo
+from screening.driver import Keyed, Memo
 from screening.model.service import ModelBundle
 from screening.routes.dependencies import needs_of
 from screening.routes.models import Decision, RouteDecision
@@ -35,7 +36,7 @@ _decider = store.USERS.alias("decider")
 _READS: TypeAdapter[list[RecommendationRead]] = TypeAdapter(list[RecommendationRead])
 
 
-def load_statement(dialect: str) -> Select[Any]:
+def _load(dialect: str, **keys: ColumnElement[Any]) -> Select[Any]:
     """`store.load_statement` with the screen's route decisions, each with who made it, in one more column."""
     decisions = (
         select(store.json_rows(dialect, _rd.c.id, _rd.c.route, _rd.c.decision, _rd.c.reason_code, _rd.c.note,
@@ -44,7 +45,10 @@ def load_statement(dialect: str) -> Select[Any]:
         .where(_rd.c.screen_id == store.SCREENS.c.id)
         .scalar_subquery()
     )
-    return store.load_statement(dialect).add_columns(decisions.label("route_decisions"))
+    return store.load_statement.build(dialect, **keys).add_columns(decisions.label("route_decisions"))
+
+
+load_statement = Keyed(_load, store.LOAD_KEYS)
 
 
 def _earlier(dialect: str) -> Select[Any]:

@@ -17,9 +17,10 @@ from sqlalchemy import JSON, Integer, Select, String, Table, Text, bindparam, de
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.types import TypeEngine
 
 from screening.auth.models import User
-from screening.driver import HotDatabase, Stmt, WriteTx, insert_rows
+from screening.driver import HotDatabase, Keyed, WriteTx, insert_rows
 from screening.screens.linkage import PREVIOUS_CONTACTS, earlier_params
 from screening.screens.models import Answer, AnswerEvent, Capacity, Consent, Screen
 from screening.screens.schemas import ConsentRead
@@ -110,7 +111,7 @@ _SCREEN_COLS = (_s.c.id, _s.c.custody_record, _s.c.date_of_birth, _s.c.sex, _s.c
                 _s.c.finalised_by_id, _s.c.person_hash)
 
 
-def load_statement(dialect: str) -> Select[Any]:
+def _load(dialect: str, user_id: ColumnElement[Any], screen_id: ColumnElement[Any]) -> Select[Any]:
     """The load; a caller may add columns correlated to the screen (`SCREENS`), returned in `Loaded.extra`."""
     # SQLite keeps a JSON value as text and embeds it as a string here (json() would parse every value in SQL,
     # more than doubling the statement's cost); it is parsed in Python only when the row is new (see load).
@@ -130,9 +131,14 @@ def load_statement(dialect: str) -> Select[Any]:
     user_cols = [as_text(dialect, c) if c is _u.c.custody_suites else c for c in _USER_COLS]
     return (
         select(*user_cols, *_SCREEN_COLS, answers.label("answers"), consent.label("consent"), creator, finaliser)
-        .select_from(_u.outerjoin(_s, _s.c.id == bindparam("screen_id", type_=String)))
-        .where(_u.c.id == bindparam("user_id", type_=Integer))
+        .select_from(_u.outerjoin(_s, _s.c.id == screen_id))
+        .where(_u.c.id == user_id)
     )
+
+
+# By the user's id and the screen's: on PostgreSQL the loads of the moment go as one statement (`Keyed`).
+LOAD_KEYS: tuple[tuple[str, TypeEngine[Any]], ...] = (("user_id", Integer()), ("screen_id", String()))
+load_statement = Keyed(_load, LOAD_KEYS)
 
 
 # A statement of its own, before the load: in READ COMMITTED the load's snapshot then starts after the lock
@@ -202,9 +208,9 @@ def from_json(value: Any) -> Any:
 
 
 async def load(hot: HotDatabase, user_id: int, screen_id: str, tx: WriteTx | None = None, *,
-               statement: Stmt = load_statement) -> Loaded:
+               statement: Keyed = load_statement) -> Loaded:
     """The user, the screen, its answers, consent and names; in `tx`, after locking the screen's row.
-    `statement`: `load_statement` with columns added (a function of the dialect's name, built once)."""
+    `statement`: `load_statement`, or a `Keyed` read built on it with columns added (`routes.hot`)."""
     params = {"user_id": user_id, "screen_id": screen_id}
     if tx is None:
         row = await hot.read_one(statement, params, raw=True)
