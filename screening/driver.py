@@ -124,10 +124,10 @@ class Keyed:
     `build(dialect, **keys)` makes the statement from an expression per key. Called with the dialect's name, a
     `Keyed` is a `Stmt` like any other: the keys are bind parameters. `many` puts in their place the columns of
     an unnest of one array per key, with the read under a LATERAL join, so one statement answers every parameter
-    set, each row led by its set's ordinal. Measured here (scratch harness, batches of 8 reads of the
-    assessment's load, generic plans), against the same reads as one executemany in a pipeline: PostgreSQL's
-    CPU per read 117-141 us -> 62-95 us, the client's 51-53 -> 30-31 us. One row, many parameter sets: psycopg
-    and the server each pay their per-statement costs once."""
+    set, each row led by its set's ordinal: psycopg and the server pay their per-statement costs once for all
+    of them. Measured here (scratch harness, batches of 8 reads of the assessment's load, generic plans),
+    against the same reads as one executemany in a pipeline: PostgreSQL's CPU per read 117-141 us -> 62-95 us,
+    the client's 51-53 -> 30-31 us."""
 
     build: Callable[..., Select[Any]]
     keys: tuple[tuple[str, TypeEngine[Any]], ...]
@@ -822,9 +822,9 @@ class PostgresHot(HotDatabase):
     In a pipeline they share an implicit transaction, but each statement still takes its own snapshot (READ
     COMMITTED, which the writes assume too) when the batch is sent, after every write acknowledged before the
     read was asked for. A batch that fails is tried again one read at a time, so one bad read never fails
-    another. Measured under load with one worker (16
-    connections), server CPU per request fell from 0.30 to 0.25 ms for the assessment and from 0.26 to 0.21 ms
-    for the screen read: each read had taken a connection from the pool and waited on its own round trip.
+    another. Measured under load with one worker (16 connections), server CPU per request fell from 0.30 to
+    0.25 ms for the assessment and from 0.26 to 0.21 ms for the screen read: each read had taken a connection
+    from the pool and waited on its own round trip.
     """
 
     def __init__(self, engine: Engine, before_commit: BeforeCommit, *, pool_size: int) -> None:
