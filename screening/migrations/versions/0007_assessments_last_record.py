@@ -17,10 +17,14 @@ depends_on = None
 # differs (screening.model.assessments). The index on screen_id alone left PostgreSQL to sort a screen's records,
 # or to walk the primary key back through every other screen's; (screen_id, id) finds the last one directly. It
 # replaces the old index, which it covers.
+#
+# Building it holds off writes to the table, and the instances still serving the release before write a row per
+# showing of an assessment. Where the table is large, build it first without that lock, and this step finds it:
+#   CREATE INDEX CONCURRENTLY ix_assessments_screen_id_id ON assessments (screen_id, id);
 
 
 def upgrade() -> None:
-    op.create_index("ix_assessments_screen_id_id", "assessments", ["screen_id", "id"])
+    op.create_index("ix_assessments_screen_id_id", "assessments", ["screen_id", "id"], if_not_exists=True)
     op.drop_index("ix_assessments_screen_id", table_name="assessments")
 
 
