@@ -108,9 +108,19 @@ def _tablet(
                 "screening": True, "share_with_health": True, "share_with_court": False, "capacity": "has_capacity"}))
             for _ in range(PATCHES_PER_SCREEN):
                 answers = {f"phq9_{rng.randint(1, 8)}": rng.randint(0, 3), "risk_plan": rng.random() < 0.5}
-                if _patch(client, ledger, screen_id, answers).status_code == 200:
+                patched = _patch(client, ledger, screen_id, answers)
+                if patched.status_code == 200:
                     with ledger.lock:
                         ledger.last_values.setdefault(screen_id, {}).update(answers)
+                    # Read back at once, as the tablet does, while the other tablets' reads and writes go on (on
+                    # PostgreSQL the reads of the moment go as one statement): this screen, with what was
+                    # acknowledged, and its assessment of the same answers.
+                    read = ledger.status(client.get(f"/api/v1/screens/{screen_id}")).json()
+                    acknowledged = patched.json()
+                    assert (read["id"], read["answers"], read["revisions"]) == (
+                        screen_id, acknowledged["answers"], acknowledged["revisions"])
+                    assessed = ledger.status(client.get(f"/api/v1/screens/{screen_id}/assessment")).json()
+                    assert assessed["instruments"] == read["scores"]
             # Interleaved with the other tablets: one item of its own and the item everyone writes.
             _patch(client, ledger, shared_id, {f"gad7_{n % 7 + 1}": n % 4, SHARED_ITEM: rng.randint(0, 3)})
         for _ in range(SHARED_PATCHES):
