@@ -153,22 +153,15 @@ class Statements:
         self.dialect = dialect
         self.name = dialect.name
         # Keyed by the statement object itself (statements compare by identity; only column expressions
-        # overload ==), which lives as long as the module that built it.
+        # overload ==), which lives as long as the module that built it; a `Keyed` read's `many` is a bound method,
+        # equal to every other taken from the same read.
         self._compiled: dict[Stmt, Compiled] = {}
-        self._many: dict[Keyed, Compiled] = {}
 
     def __getitem__(self, stmt: Stmt) -> Compiled:
         compiled = self._compiled.get(stmt)
         if compiled is None:
             built = stmt if isinstance(stmt, ClauseElement) else stmt(self.name)
             compiled = self._compiled[stmt] = Compiled.of(built, self.dialect)
-        return compiled
-
-    def many(self, keyed: Keyed) -> Compiled:
-        """`keyed.many`, compiled once."""
-        compiled = self._many.get(keyed)
-        if compiled is None:
-            compiled = self._many[keyed] = Compiled.of(keyed.many(self.name), self.dialect)
         return compiled
 
 
@@ -692,10 +685,10 @@ _Unit = tuple[Queued, "asyncio.Future[None]"]
 class _Read(NamedTuple):
     sql: str
     values: dict[str, Any]
-    # For a `Keyed` read: the statement that answers it with the others of its statement at once, and its keys'
-    # values as the caller gave them.
+    # For a `Keyed` read: the statement that answers it with the others of its statement at once, and the keys'
+    # values as the caller gave them (`values` has been through the bind processors, which `many`'s arrays apply).
     many: Compiled | None
-    keys: Mapping[str, Any]
+    params: Mapping[str, Any]
     future: asyncio.Future[list[Any]]  # last, as `_cancel_unanswered` expects
 
 
@@ -778,19 +771,21 @@ async def _run_reads(conn: AsyncConnection[Any], reads: list[_Read]) -> list[lis
     by_sql: dict[str, list[int]] = {}
     for i, read in enumerate(reads):
         by_sql.setdefault(read.sql, []).append(i)
-    groups = [(conn.cursor(), positions, reads[positions[0]]) for positions in by_sql.values()]
+    # Per statement: a cursor, its reads, and the `many` form that answers them at once (none for a lone read).
+    groups = [(conn.cursor(), positions, reads[positions[0]].many if len(positions) > 1 else None)
+              for positions in by_sql.values()]
     async with conn.pipeline():
-        for cur, positions, first in groups:
-            if len(positions) == 1:
-                await cur.execute(first.sql, first.values)
-            elif first.many is not None:
-                keys = {name: [reads[i].keys[name] for i in positions] for name in first.keys}
-                await cur.execute(first.many.sql, first.many.params(keys))
+        for cur, positions, many in groups:
+            if many is not None:
+                arrays = {name: [reads[i].params[name] for i in positions] for name in reads[positions[0]].params}
+                await cur.execute(many.sql, many.params(arrays))
+            elif len(positions) == 1:
+                await cur.execute(reads[positions[0]].sql, reads[positions[0]].values)
             else:
-                await cur.executemany(first.sql, [reads[i].values for i in positions], returning=True)
+                await cur.executemany(reads[positions[0]].sql, [reads[i].values for i in positions], returning=True)
     rows: list[list[Any]] = [[] for _ in reads]
-    for cur, positions, first in groups:
-        if len(positions) > 1 and first.many is not None:
+    for cur, positions, many in groups:
+        if many is not None:
             for n, *row in await cur.fetchall():  # n: the ordinal of the read's keys in the arrays, from 1
                 rows[positions[n - 1]].append(row)
             continue
@@ -852,7 +847,7 @@ class PostgresHot(HotDatabase):
                        raw: bool = False) -> list[Row]:
         """The statement's rows, read in the next batch (see the class)."""
         stmt = self.statements[build]
-        many = self.statements.many(build) if isinstance(build, Keyed) else None
+        many = self.statements[build.many] if isinstance(build, Keyed) else None
         loop = asyncio.get_running_loop()
         done: asyncio.Future[list[Any]] = loop.create_future()
         self._reads.append(_Read(stmt.sql, stmt.params(params), many, params, done))
