@@ -15,6 +15,7 @@ from screening.db import utcnow
 from screening.errors import Unavailable
 from screening.instruments.registry import Registry
 from screening.instruments.service import complete_scores
+from screening.memos import kept_with
 from screening.model.models import Assessment
 from screening.model.schemas import AssessmentRead, DomainAssessmentRead, ModelRef
 from screening.model.service import MEMO_SIZE, ModelBundle
@@ -77,9 +78,7 @@ async def assess_screen_hot(hot: Hot, screen_id: str) -> bytes:
     bundle, registry = hot.model, hot.registry
     if bundle is None:
         raise Unavailable("No model is being served by this instance.")
-    views = bundle.derived.get("assessment_view")
-    if views is None:  # memoised with the model it comes from (see ModelBundle.derived)
-        views = bundle.derived["assessment_view"] = lru_cache(maxsize=MEMO_SIZE)(partial(_view, bundle))
+    views = kept_with(bundle.derived, "assessment_view", lambda: lru_cache(maxsize=MEMO_SIZE)(partial(_view, bundle)))
     # Age on the day of the screen, not today: the model was asked about the person in custody then.
     age = age_on(screen.date_of_birth, screen.created_at.date()) if screen.date_of_birth else None
     # Ethnicity is deliberately not passed: it is recorded for monitoring only, never a model input.

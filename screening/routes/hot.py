@@ -20,6 +20,7 @@ from screening.auth.dependencies import Hot
 from screening.contacts.needs import need_domains
 from screening.contacts.service import counts_needs, recorded_domains
 from screening.driver import Keyed, Memo
+from screening.memos import kept_with
 from screening.model.service import ModelBundle
 from screening.routes.dependencies import needs_of
 from screening.routes.models import Decision, RouteDecision
@@ -86,9 +87,7 @@ async def recommendations(hot: Hot, book: Rulebook, bundle: ModelBundle, loaded:
     earlier: list[tuple[Any, ...]] = []
     if screen.person_hash:
         earlier = await hot.db.read_all(_earlier, earlier_params(screen), raw=True)
-    bodies: Memo | None = book.derived.get(("recommendations_body", hot.registry))
-    if bodies is None:
-        bodies = book.derived[("recommendations_body", hot.registry)] = Memo(PROPOSALS_MEMO_SIZE)
+    bodies = kept_with(book.derived, ("recommendations_body", hot.registry), lambda: Memo(PROPOSALS_MEMO_SIZE))
     # The row as loaded holds the screen, its answers, consent and decisions; the user's row is in it too, which
     # only keeps one nurse's entries apart from another's.
     key = (loaded.key, tuple(earlier), bundle.sha256)

@@ -21,6 +21,7 @@ from screening.db import utcnow
 from screening.errors import Conflict, FieldError, Invalid, NotFound
 from screening.instruments.registry import Registry
 from screening.instruments.service import complete_scores
+from screening.memos import kept_with
 from screening.routes.dependencies import ModelNeeds
 from screening.routes.engine import Evidence, Facts, Proposal, propose_needs, propose_routes, scores_by_id
 from screening.routes.models import (
@@ -122,10 +123,8 @@ PROPOSALS_MEMO_SIZE = 256
 def proposed_routes(book: Rulebook, registry: Registry, facts: Facts) -> list[Proposal]:
     """`propose_routes` for facts from `facts_for`, memoised with the rules (a pure function: a tablet asks for the
     same screen's recommendations again and again between answer changes; evaluating the rules cost ~110 us)."""
-    memo = book.derived.get(("proposed_routes", registry))
-    if memo is None:
-        memo = book.derived[("proposed_routes", registry)] = lru_cache(maxsize=PROPOSALS_MEMO_SIZE)(
-            lambda key: key.propose(book, registry))
+    memo = kept_with(book.derived, ("proposed_routes", registry),
+                     lambda: lru_cache(maxsize=PROPOSALS_MEMO_SIZE)(lambda key: key.propose(book, registry)))
     return list(memo(_FactsKey(facts)))
 
 
