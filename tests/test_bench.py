@@ -1,6 +1,9 @@
-"""The benchmark's verdicts: a row with a goal is judged on the medians of its repeated measurements."""
+"""The benchmark's verdicts (a row with a goal is judged on the medians of its repeated measurements), and the
+timer of its in-process row for a PATCH's statements."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from bench.__main__ import Run, _each, _goal, median_run
 
@@ -58,3 +61,25 @@ def test_a_row_without_a_goal_is_not_judged() -> None:
     read = _run("GET /screens/{id}", 0.5)
     assert _goal(read) == ("", "")
     assert _each(read) == "-"
+
+
+def test_the_statement_timer_counts_each_statement_on_sqlite3_and_puts_connect_back(tmp_path: Path) -> None:
+    import sqlite3
+
+    from bench.inprocess import _timed_sqlite
+
+    connect = sqlite3.connect
+    with _timed_sqlite() as timed:
+        conn = sqlite3.connect(tmp_path / "timed.db", isolation_level=None)
+    try:
+        conn.execute("CREATE TABLE t (x)")
+        cur = conn.cursor()
+        cur.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(1000)])
+        assert cur.execute("SELECT sum(x) FROM t").fetchone() == (499500,)
+        assert conn.execute("SELECT count(*) FROM t").fetchall() == [(1000,)]
+    finally:
+        conn.close()
+    assert sqlite3.connect is connect
+    assert timed.calls == 4  # the CREATE, the executemany, and the two SELECTs; the fetches are not statements
+    assert timed.regions == 6
+    assert timed.cpu_ns > 0 and 0 < timed.overhead_ns < timed.cpu_ns / timed.regions
