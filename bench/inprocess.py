@@ -178,40 +178,27 @@ def _timed_sqlite() -> Iterator[_Timed]:
     timed = _Timed()
     clock = time.thread_time_ns
 
+    def run(call: Callable[..., Any], *args: Any, statement: bool = False) -> Any:
+        t0 = clock()
+        try:
+            return call(*args)
+        finally:
+            timed.cpu_ns += clock() - t0
+            timed.regions += 1
+            timed.calls += statement
+
     class Cursor(sqlite3.Cursor):
         def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
-            t0 = clock()
-            try:
-                return super().execute(sql, parameters)
-            finally:
-                timed.cpu_ns += clock() - t0
-                timed.calls += 1
-                timed.regions += 1
+            return run(super().execute, sql, parameters, statement=True)
 
         def executemany(self, sql: str, seq: Any, /) -> sqlite3.Cursor:
-            t0 = clock()
-            try:
-                return super().executemany(sql, seq)
-            finally:
-                timed.cpu_ns += clock() - t0
-                timed.calls += 1
-                timed.regions += 1
+            return run(super().executemany, sql, seq, statement=True)
 
         def fetchall(self) -> list[Any]:
-            t0 = clock()
-            try:
-                return super().fetchall()
-            finally:
-                timed.cpu_ns += clock() - t0
-                timed.regions += 1
+            return run(super().fetchall)
 
         def fetchone(self) -> Any:
-            t0 = clock()
-            try:
-                return super().fetchone()
-            finally:
-                timed.cpu_ns += clock() - t0
-                timed.regions += 1
+            return run(super().fetchone)
 
     class Connection(sqlite3.Connection):
         def cursor(self, factory: Any = Cursor) -> Any:
