@@ -25,7 +25,6 @@ def test_the_migrated_schema_is_the_models(engine: Engine) -> None:
     assert indexes == {"ix_assessments_screen_id_id": ["screen_id", "id"]}
 
 
-
 def _fresh(database_url: str, tmp_path: Path) -> Iterator[str]:
     """An empty database of its own, on the backend `database_url` is on."""
     if database_url.startswith("sqlite"):
