@@ -104,11 +104,13 @@ def serve(
     import uvicorn
 
     from screening.ops import built_app
+    from screening.ops.protocol import OneWriteProtocol
 
     uvicorn.run(
         built_app(),
         host=host,
         port=port,
+        http=OneWriteProtocol,  # httptools, each response in one write (screening.ops.protocol)
         access_log=False,  # request lines can carry query strings; the service logs what it needs itself
         log_config=logs,
         proxy_headers=True,

@@ -20,6 +20,7 @@ import uvicorn
 
 from screening.app import create_app
 from screening.config import Settings
+from screening.ops.protocol import OneWriteProtocol
 from tests.conftest import TEST_SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @contextmanager
 def live_server(settings: Settings) -> Iterator[str]:
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", access_log=False)
+    # The service's own protocol (screening serve's): the browser sees responses as a deployed service writes them.
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", access_log=False,
+                            http=OneWriteProtocol)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -16,13 +16,15 @@ from gunicorn.app.base import BaseApplication
 from uvicorn_worker import UvicornWorker
 
 from screening.ops import built_app
+from screening.ops.protocol import OneWriteProtocol
 
 
 class Worker(UvicornWorker):  # type: ignore[misc]
-    """uvicorn on uvloop and httptools, with no access log: request lines can carry query strings, and the
-    service writes its own request log without them (screening.ops.middleware)."""
+    """uvicorn on uvloop and httptools, each response in one write (screening.ops.protocol), with no access log:
+    request lines can carry query strings, and the service writes its own request log without them
+    (screening.ops.middleware)."""
 
-    CONFIG_KWARGS: dict[str, Any] = {"loop": "uvloop", "http": "httptools", "access_log": False}
+    CONFIG_KWARGS: dict[str, Any] = {"loop": "uvloop", "http": OneWriteProtocol, "access_log": False}
 
 
 class Server(BaseApplication):  # type: ignore[misc]
