@@ -12,6 +12,7 @@ from sqlalchemy import cast as sql_cast
 from screening.audit import service as audit
 from screening.auth.dependencies import Hot
 from screening.db import utcnow
+from screening.driver import Memo
 from screening.errors import Unavailable
 from screening.instruments.registry import Registry
 from screening.instruments.service import complete_scores
@@ -78,12 +79,19 @@ async def assess_screen_hot(hot: Hot, screen_id: str) -> bytes:
     bundle, registry = hot.model, hot.registry
     if bundle is None:
         raise Unavailable("No model is being served by this instance.")
-    views = kept_with(bundle.derived, "assessment_view", lambda: lru_cache(maxsize=MEMO_SIZE)(partial(_view, bundle)))
-    # Age on the day of the screen, not today: the model was asked about the person in custody then.
-    age = age_on(screen.date_of_birth, screen.created_at.date()) if screen.date_of_birth else None
-    # Ethnicity is deliberately not passed: it is recorded for monitoring only, never a model input.
-    view: tuple[str, bytes] = views(registry, frozenset((k, a.value) for k, a in loaded.answers.items()),
-                                    age, screen.sex)
+    # First by the row as loaded (the same object on every read of an unchanged screen: `store.load` memoises
+    # on it), which is cheaper than making the answers a key on every read; then by the answers, age and sex,
+    # which screens and users with the same answers share.
+    by_load = kept_with(bundle.derived, ("assessment_by_load", registry), lambda: Memo(MEMO_SIZE))
+    view: tuple[str, bytes] | None = by_load.get(loaded.key)
+    if view is None:
+        views = kept_with(bundle.derived, "assessment_view",
+                          lambda: lru_cache(maxsize=MEMO_SIZE)(partial(_view, bundle)))
+        # Age on the day of the screen, not today: the model was asked about the person in custody then.
+        age = age_on(screen.date_of_birth, screen.created_at.date()) if screen.date_of_birth else None
+        # Ethnicity is deliberately not passed: it is recorded for monitoring only, never a model input.
+        view = by_load.put(loaded.key, views(registry, frozenset((k, a.value) for k, a in loaded.answers.items()),
+                                             age, screen.sex))
     recorded, body = view
     book = hot.rulebook
     routes, proposed = await routes_hot.recommendations(hot, book, bundle, loaded, screen)
