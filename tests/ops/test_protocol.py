@@ -78,6 +78,24 @@ def test_a_big_body_goes_out_at_once_and_close_sends_what_is_held() -> None:
     _over_a_real_connection(check)
 
 
+def test_the_end_of_the_stream_comes_after_what_is_held_and_an_abort_drops_it() -> None:
+    async def check(out: _OneWritePerTurn, peer: asyncio.StreamReader) -> None:
+        out.writelines([b"one ", b"two"])
+        out.write_eof()  # in the same turn: what is held goes first
+        assert await asyncio.wait_for(peer.read(), 5) == b"one two"
+
+    _over_a_real_connection(check)
+
+    async def aborted(out: _OneWritePerTurn, peer: asyncio.StreamReader) -> None:
+        out.write(b"never sent")
+        out.abort()
+        assert out.get_write_buffer_size() == 0
+        await asyncio.sleep(0)
+        assert await asyncio.wait_for(peer.read(), 5) == b""
+
+    _over_a_real_connection(aborted)
+
+
 def test_writes_after_the_connection_closed_are_dropped_quietly() -> None:
     async def check(out: _OneWritePerTurn, peer: asyncio.StreamReader) -> None:
         out.write(b"never sent")
