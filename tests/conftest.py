@@ -8,10 +8,13 @@ SCREENING_REQUIRE_POSTGRES=1 (set by .ci/run), which turns that into a failure.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,6 +30,21 @@ from screening.tables import Base
 PG_ADMIN_URL = os.environ.get("SCREENING_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("SCREENING_REQUIRE_POSTGRES") == "1"
 TEST_SECRET = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
+
+T = TypeVar("T")
+
+
+def run_on_a_loop_of_its_own(main: Coroutine[Any, Any, T],
+                             loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> T:
+    """Run `main` on a new event loop (asyncio's, or `loop_factory`'s), in a thread of its own: a session-wide
+    browser fixture (Playwright's sync API) may already have a loop running in this one."""
+
+    def run() -> T:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(main)
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result()
 
 
 def _postgres_database() -> Iterator[str]:

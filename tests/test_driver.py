@@ -9,7 +9,6 @@ import itertools
 import json
 import sqlite3
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from screening.db import make_engine, writer_gate
 from screening.driver import HotDatabase, hot_database
 from screening.model.schemas import AssessmentRead
 from screening.screens.schemas import ScreenRead
+from tests.conftest import run_on_a_loop_of_its_own as _run
 from tests.factories import answer, create_screen, give_consent, headers_for, make_user
 
 json_values = st.recursive(
@@ -48,13 +48,6 @@ def test_the_split_entry_hashes_as_the_whole_one(detail: dict[str, Any], actor: 
     fields = _fields((Actor(7, actor, "nurse", "10.0.0.1"), "screen.read", "screen", "s-1", detail, datetime.now(UTC)))
     head, tail = chain_parts(fields)
     assert hashlib.sha256((head + prev + tail).encode()).hexdigest() == _chain_hash(prev, fields)
-
-
-def _run(coro: Any) -> Any:
-    """Run a coroutine on an event loop of its own, in a thread: a session-wide browser fixture (Playwright's
-    sync API) may already have a loop running in this one."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 def _hot(engine: Engine) -> HotDatabase:
