@@ -104,17 +104,9 @@ def serve(
     import uvicorn
 
     from screening.ops import built_app
-    from screening.ops.protocol import OneWriteProtocol
+    from screening.ops.protocol import UVICORN_OPTIONS
 
-    uvicorn.run(
-        built_app(),
-        host=host,
-        port=port,
-        http=OneWriteProtocol,  # httptools, each response in one write (screening.ops.protocol)
-        access_log=False,  # request lines can carry query strings; the service logs what it needs itself
-        log_config=logs,
-        proxy_headers=True,
-    )
+    uvicorn.run(built_app(), host=host, port=port, log_config=logs, proxy_headers=True, **UVICORN_OPTIONS)
 
 
 def _prepare_multiprocess_metrics() -> None:

@@ -20,7 +20,7 @@ import uvicorn
 
 from screening.app import create_app
 from screening.config import Settings
-from screening.ops.protocol import OneWriteProtocol
+from screening.ops.protocol import UVICORN_OPTIONS
 from tests.conftest import TEST_SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,9 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @contextmanager
 def live_server(settings: Settings) -> Iterator[str]:
-    # The service's own protocol (screening serve's): the browser sees responses as a deployed service writes them.
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", access_log=False,
-                            http=OneWriteProtocol)
+    # As screening serve runs uvicorn: the browser sees responses as a deployed service writes them.
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", **UVICORN_OPTIONS)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

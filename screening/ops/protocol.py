@@ -85,3 +85,9 @@ class OneWriteProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's own
         super().connection_made(cast(asyncio.Transport, _OneWritePerTurn(transport, self.loop)))
+
+
+# How the service runs uvicorn, with one worker (`screening serve`), in gunicorn's workers (`ops.server.Worker`)
+# and in the tests' live server: on uvloop, with this protocol, and with no access log (request lines can carry
+# query strings; the service writes its own request log without them, screening.ops.middleware).
+UVICORN_OPTIONS: dict[str, Any] = {"loop": "uvloop", "http": OneWriteProtocol, "access_log": False}

@@ -16,15 +16,13 @@ from gunicorn.app.base import BaseApplication
 from uvicorn_worker import UvicornWorker
 
 from screening.ops import built_app
-from screening.ops.protocol import OneWriteProtocol
+from screening.ops.protocol import UVICORN_OPTIONS
 
 
 class Worker(UvicornWorker):  # type: ignore[misc]
-    """uvicorn on uvloop and httptools, each response in one write (screening.ops.protocol), with no access log:
-    request lines can carry query strings, and the service writes its own request log without them
-    (screening.ops.middleware)."""
+    """uvicorn as `screening serve` runs it with one worker (`UVICORN_OPTIONS`)."""
 
-    CONFIG_KWARGS: dict[str, Any] = {"loop": "uvloop", "http": OneWriteProtocol, "access_log": False}
+    CONFIG_KWARGS: dict[str, Any] = UVICORN_OPTIONS
 
 
 class Server(BaseApplication):  # type: ignore[misc]
