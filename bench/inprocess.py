@@ -393,10 +393,10 @@ def hot_lane(notes: list[str]) -> list[tuple[str, str, str, str]]:
         await app(scope, receive, send)
         return status
 
-    async def cpu(fn: Callable[[], Awaitable[int]]) -> float:
+    async def cpu(fn: Callable[[], Awaitable[int]], runs: int = 5) -> float:
         if await fn() != 200:
             raise RuntimeError("the request failed")
-        return await _cpu_per_await(fn, n=1000, warm=50)
+        return await _cpu_per_await(fn, n=1000, runs=runs, warm=50)
 
     async def measure(settings: Settings, token: str) -> list[tuple[str, str, str, str]]:
         app = create_app(settings)
@@ -424,16 +424,14 @@ def hot_lane(notes: list[str]) -> list[tuple[str, str, str, str]]:
                 raise RuntimeError("the app has no hot lane first in its routes")
             rows = []
             for name, fn in routes:
-                if await fn() != 200:
-                    raise RuntimeError("the request failed")
                 # The two in turns, the least of five runs each: this machine's speed drifts within seconds, and
                 # five runs of one and then five of the other once put a slow spell on one side only.
                 with_lane = without = float("inf")
                 for _ in range(5):
-                    with_lane = min(with_lane, await _cpu_per_await(fn, n=1000, runs=1, warm=50))
+                    with_lane = min(with_lane, await cpu(fn, runs=1))
                     app.router.routes.remove(lane)
                     try:
-                        without = min(without, await _cpu_per_await(fn, n=1000, runs=1, warm=50))
+                        without = min(without, await cpu(fn, runs=1))
                     finally:
                         app.router.routes.insert(0, lane)
                 rows.append((f"{name} through the whole app in-process, SQLite (no HTTP server; least of 5 runs): "
