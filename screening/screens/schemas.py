@@ -56,7 +56,8 @@ class AnswersPatch(_Input):
     )
     expected_revisions: dict[str, int] | None = Field(
         default=None,
-        description="Offline sync: item id → the revision the device last saw; a newer server revision is a 409 conflict.",
+        description="Offline sync: item id → the revision the device last saw; a newer server revision is a 409 conflict, "
+        "unless the server already holds the value sent (a save sent again).",
     )
 
 

@@ -201,6 +201,11 @@ def validate_answers(registry: Registry, answers: dict[str, Any]) -> None:
         raise Invalid("Invalid answers: " + ", ".join(e.field for e in errors), errors=errors)
 
 
+def _same(stored: Any, sent: Any) -> bool:
+    # bool is an int in Python: compare types too, so True never equals 1.
+    return bool(stored == sent) and type(stored) is type(sent)
+
+
 def merge_answers(
     stored: dict[str, StoredAnswer],
     answers: dict[str, Any],
@@ -210,12 +215,17 @@ def merge_answers(
     user_id: int,
     now: datetime,
 ) -> AnswerChanges:
-    """Merge a partial set of (validated) answers into the stored ones; 409 naming any answer changed elsewhere."""
+    """Merge a partial set of (validated) answers into the stored ones; 409 naming any answer changed elsewhere.
+
+    An answer whose expected revision is stale but whose stored value is already the one sent is not a
+    conflict: nothing would be overwritten. That is a save sent again because its response never reached
+    the tablet (its queue resends against the revision it last saw), and is answered as the saved state."""
     if expected_revisions:
         stale = [
             FieldError(field=f"answers.{item_id}", message=f"changed on the server (now revision {stored[item_id].revision})")
             for item_id, rev in expected_revisions.items()
             if item_id in answers and item_id in stored and stored[item_id].revision != rev
+            and not _same(stored[item_id].value, answers[item_id])
         ]
         if stale:
             raise Conflict("Some answers were changed elsewhere since this device last saw them.", errors=stale)
@@ -229,8 +239,7 @@ def merge_answers(
             del out.stored[item_id]
             revision = row.revision + 1
         else:
-            # bool is an int in Python: compare types too, so True never equals 1.
-            if row is not None and row.value == value and type(row.value) is type(value):
+            if row is not None and _same(row.value, value):
                 continue
             revision = 1 if row is None else row.revision + 1
             if row is None:

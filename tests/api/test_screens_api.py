@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from screening.auth.models import Role
+from screening.db import utcnow
+from screening.errors import Conflict
 from screening.screens.models import Answer, AnswerEvent, Screen
+from screening.screens.service import merge_answers
+from screening.screens.store import StoredAnswer
 from tests.factories import answer, create_screen, give_consent, headers_for, make_user, screen_body
 
 PROBLEM = "application/problem+json"
@@ -187,6 +192,39 @@ class TestPatchAnswers:
         assert r.status_code == 409
         assert r.json()["errors"][0]["field"] == "answers.phq9_1"
         assert client.get(f"/api/v1/screens/{s['id']}", headers=h).json()["answers"]["phq9_1"] == 2
+
+    def test_a_save_sent_again_against_its_old_revision_is_not_a_conflict(
+        self, client: TestClient, session: Session
+    ) -> None:
+        """A tablet whose save's response was lost sends it again, against the revision it had: the server holds that
+        value already, so nothing would be overwritten. It answers with the saved state and writes nothing twice.
+        With another value in the same request, a stale revision of an item changed elsewhere is still a 409."""
+        h = headers_for(client, make_user(session))
+        s = create_screen(client, h)
+        answer(client, h, s["id"], {"phq9_1": 1, "phq9_2": 1})
+        url = f"/api/v1/screens/{s['id']}/answers"
+        first = client.patch(url, headers=h, json={"answers": {"phq9_1": 2}, "expected_revisions": {"phq9_1": 1}})
+        assert first.status_code == 200 and first.json()["revisions"]["phq9_1"] == 2
+        again = client.patch(url, headers=h, json={"answers": {"phq9_1": 2}, "expected_revisions": {"phq9_1": 1}})
+        assert again.status_code == 200
+        assert (again.json()["answers"]["phq9_1"], again.json()["revisions"]["phq9_1"]) == (2, 2)
+        assert session.scalars(select(AnswerEvent.value).where(AnswerEvent.item_id == "phq9_1")
+                               .order_by(AnswerEvent.id)).all() == [1, 2]
+        session.rollback()
+        # A resent value that is not the stored one is the conflict it always was, and changes nothing.
+        r = client.patch(url, headers=h, json={"answers": {"phq9_1": 2, "phq9_2": 3},
+                                               "expected_revisions": {"phq9_1": 1, "phq9_2": 0}})
+        assert r.status_code == 409
+        assert [e["field"] for e in r.json()["errors"]] == ["answers.phq9_2"]
+        assert client.get(f"/api/v1/screens/{s['id']}", headers=h).json()["answers"]["phq9_2"] == 1
+
+    def test_a_resent_yes_is_not_the_stored_one(self) -> None:
+        """Whether a resent value is the stored one compares types, as the merge does: true is not 1."""
+        stored = {"x": StoredAnswer(1, 2)}
+        at = dict(screen_id="s", user_id=1, now=utcnow())
+        with pytest.raises(Conflict):
+            merge_answers(stored, {"x": True}, {"x": 1}, **at)
+        assert merge_answers(stored, {"x": 1}, {"x": 1}, **at).events == []
 
 
 class TestConsent:

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -277,6 +277,43 @@ class TestOffline:
         assert left == 0
         saved = api.get(screen["id"])
         assert saved["answers"]["phq9_2"] == 2 and saved["revisions"]["phq9_2"] == 2
+        api.close()
+
+    def test_a_save_whose_answer_was_lost_is_sent_again_without_a_conflict(
+        self, page: Page, session: Session, live_url: str
+    ) -> None:
+        """The server saved the answer but the tablet never heard back (the Wi-Fi dropped after the request went
+        out, or a proxy gave up waiting): the queue sends it again, against the revision she was looking at. The
+        server already holds her value, so that is not a conflict to put to her, and it is stored once."""
+        nurse = make_user(session)
+        api = Api(live_url, nurse.username)
+        screen = api.screen(consent={})
+        api.answers(screen["id"], {"phq9_1": 0})  # revision 1, the one she sees
+        sign_in(page, nurse.username)
+        page.goto(f"/app/questions?id={screen['id']}#section=mental_health&q=phq9_1")
+        expect(page.locator("#question")).to_have_attribute("data-item", "phq9_1")
+        expect(page.locator("#progress-text")).to_contain_text("1 of")
+
+        lost: list[int] = []
+
+        def lose_the_first_answer(route: Route) -> None:
+            if lost:
+                route.continue_()
+                return
+            lost.append(route.fetch().status)  # it reaches the server, which saves it
+            route.abort("connectionreset")  # and the tablet hears nothing back
+
+        page.route("**/api/v1/screens/*/answers", lose_the_first_answer)
+        page.locator("#question").get_by_label("Nearly every day", exact=True).check()
+        expect(page.locator("#sync-banner")).to_have_text(re.compile("Saved"), timeout=15_000)
+        assert lost == [200]
+        expect(page.locator("#conflicts")).to_be_hidden()
+        saved = api.get(screen["id"])
+        assert (saved["answers"]["phq9_1"], saved["revisions"]["phq9_1"]) == (3, 2)
+        events = session.scalars(select(AnswerEvent.value).where(
+            AnswerEvent.screen_id == screen["id"], AnswerEvent.item_id == "phq9_1").order_by(AnswerEvent.id)).all()
+        session.rollback()
+        assert events == [0, 3], "her answer written once"
         api.close()
 
     def test_a_conflict_shows_both_values_and_her_choice_wins(
