@@ -4,6 +4,7 @@ is deployed."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import uvicorn
@@ -89,12 +91,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Served(NamedTuple):
+    base: str  # the base URL
+    log: Path  # the file its stdout and stderr go to
+    process: subprocess.Popen[bytes]  # the main process: the service itself, or gunicorn's arbiter
+
+
 @contextmanager
-def served_process(tmp_path: Path, workers: int, **settings: str) -> Iterator[tuple[str, Path]]:
+def served_process(tmp_path: Path, workers: int, **settings: str) -> Iterator[Served]:
     """`screening serve --workers N` on a free loopback port, in a process group of its own, with a data directory
     under `tmp_path` and `settings` (SCREENING_* variables, without the prefix: `database_url="..."`); none of the
-    caller's own SCREENING_* variables. Yields once it answers /health/ready: its base URL and the file its
-    stdout and stderr go to. Stopped with SIGTERM (SIGKILL after 20 s) on the way out."""
+    caller's own SCREENING_* variables. Yields once it answers /health/ready. Stopped on the way out with SIGTERM to
+    the group (SIGKILL after 20 s), unless the test has stopped it already."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCREENING_") and k != "PROMETHEUS_MULTIPROC_DIR"}
     env |= {"SCREENING_DATA_DIR": str(tmp_path), "SCREENING_ENVIRONMENT": "test", "SCREENING_SECRET_KEY": TEST_SECRET,
             "SCREENING_PERSON_KEY": TEST_SECRET + "-person", "PYTHONPATH": str(ROOT)}
@@ -116,9 +124,10 @@ def served_process(tmp_path: Path, workers: int, **settings: str) -> Iterator[tu
                 pass
             assert time.monotonic() < deadline, "the server did not become ready in 60 s"
             time.sleep(0.05)
-        yield base, log_path
+        yield Served(base, log_path, proc)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # the group has gone: a test stopped it
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:

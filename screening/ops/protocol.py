@@ -87,7 +87,17 @@ class OneWriteProtocol(HttpToolsProtocol):
         super().connection_made(cast(asyncio.Transport, _OneWritePerTurn(transport, self.loop)))
 
 
+# A stop (SIGTERM: docker stop, Kubernetes, a rolling restart): each worker stops taking connections, answers the
+# requests it has read, then ends its lifespan (the hot routes' last group commit, the pools closed). It waits at
+# most REQUESTS_GRACE seconds for those requests, then cancels them (none of them is acknowledged) and still ends
+# its lifespan. With several workers gunicorn's arbiter kills a worker still running GRACEFUL_TIMEOUT seconds after
+# the stop, which leaves it that long for its lifespan's end; an orchestrator must wait longer than that before it
+# kills the instance (compose.yaml's stop_grace_period).
+REQUESTS_GRACE = 15
+GRACEFUL_TIMEOUT = 20
+
 # How the service runs uvicorn, with one worker (`screening serve`), in gunicorn's workers (`ops.server.Worker`)
 # and in the tests' live server: on uvloop, with this protocol, and with no access log (request lines can carry
 # query strings; the service writes its own request log without them, screening.ops.middleware).
-UVICORN_OPTIONS: dict[str, Any] = {"loop": "uvloop", "http": OneWriteProtocol, "access_log": False}
+UVICORN_OPTIONS: dict[str, Any] = {"loop": "uvloop", "http": OneWriteProtocol, "access_log": False,
+                                   "timeout_graceful_shutdown": REQUESTS_GRACE}

@@ -16,7 +16,7 @@ from gunicorn.app.base import BaseApplication
 from uvicorn_worker import UvicornWorker
 
 from screening.ops import built_app
-from screening.ops.protocol import UVICORN_OPTIONS
+from screening.ops.protocol import GRACEFUL_TIMEOUT, UVICORN_OPTIONS
 
 
 class Worker(UvicornWorker):  # type: ignore[misc]
@@ -48,7 +48,7 @@ def run(host: str, port: int, workers: int, log_config: dict[str, Any]) -> None:
         "accesslog": None,
         # uvicorn's default; gunicorn's own (2 s) is short for tablets on a custody suite's Wi-Fi.
         "keepalive": 5,
-        "graceful_timeout": 20,
+        "graceful_timeout": GRACEFUL_TIMEOUT,
         # No runtime control socket: nothing here manages the arbiter at run time, and the image's file
         # system is read-only.
         "control_socket_disable": True,

@@ -46,7 +46,7 @@ SHARED_ITEM = "phq9_9"  # the item every tablet writes at once
 def served(database_url: str, engine: Any, tmp_path: Path) -> Iterator[str]:
     """`screening serve --workers 3` on loopback, on the test's migrated database."""
     with served_process(tmp_path, WORKERS, database_url=database_url, migrate_on_start="false",
-                        log_requests="false") as (base, log):
+                        log_requests="false") as (base, log, _process):
         yield base
     server_log = log.read_text()
     assert "Traceback" not in server_log, server_log[-3000:]

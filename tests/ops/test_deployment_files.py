@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from screening.ops.protocol import GRACEFUL_TIMEOUT
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
@@ -66,3 +68,10 @@ class TestCompose:
         for name in ("SCREENING_SECRET_KEY", "SCREENING_PERSON_KEY"):
             assert ":?" in env[name]
         assert env["SCREENING_DATABASE_URL"].startswith("postgresql+psycopg://")
+
+    def test_a_stop_waits_longer_than_the_service_does(self) -> None:
+        """Docker kills a container 10 s after a stop unless told otherwise; the service takes up to its graceful
+        timeout to answer what it has read and commit (tests/load/test_graceful_stop.py)."""
+        app = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["app"]
+        seconds = re.fullmatch(r"(\d+)s", app["stop_grace_period"])
+        assert seconds and int(seconds.group(1)) > GRACEFUL_TIMEOUT

@@ -135,7 +135,7 @@ def _responses(raw: bytes, count: int) -> list[tuple[int, bytes]]:
 
 
 def test_served_responses_are_whole_and_in_order_pipelined_small_and_big(tmp_path: Path) -> None:
-    with served_process(tmp_path, 1) as (base, _log):
+    with served_process(tmp_path, 1) as (base, _log, _process):
         openapi = httpx.get(f"{base}/openapi.json", timeout=10)
         assert openapi.status_code == 200 and len(openapi.content) > _FLUSH_AT  # more than is held before a write
         host, port = base.removeprefix("http://").split(":")

@@ -17,7 +17,7 @@ SCREEN_ID = "0b7e3f7e-secret-path-value"
 
 
 def test_served_request_lines_are_whole_json_one_per_request(tmp_path: Path) -> None:
-    with served_process(tmp_path, 2) as (base, log):
+    with served_process(tmp_path, 2) as (base, log, _process):
         # The first worker up answers the probe; wait for the second too, or it could miss the whole load.
         deadline = time.monotonic() + 60
         while log.read_text().count("Application startup complete") < 2:
