@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 import anyio
 from fastapi import FastAPI
 from pydantic import BaseModel
+from sqlalchemy.engine import make_url
 
 from screening import fastlane, migrate, ops
 from screening.audit import service as audit
@@ -101,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
-    install_handlers(app)
+    install_handlers(app, postgresql=make_url(settings.sqlalchemy_url).get_backend_name() == "postgresql")
     install_hardening(app, settings)
 
     @app.get("/health", response_model=Health, tags=["health"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import sys
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,6 +12,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("screening.errors")
@@ -97,7 +100,55 @@ def _loc_to_field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def install_handlers(app: FastAPI) -> None:
+# Where the database did not answer: nothing in the request was wrong, and the same request may go through in a
+# moment (on this instance, once its pool has a live connection, or on another). A 503 tells a load balancer and
+# the tablet's queue so, and keeps a failover out of the 500s, which are the service's own faults.
+UNAVAILABLE_DETAIL = "The database did not answer. Try again in a moment."
+RETRY_AFTER_SECONDS = 1
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says that the database could not be reached or could not take the work in time: a connection cut
+    (a failover, a restart), no connection free in the pool in time, a lock held past the wait. Other database
+    errors (a constraint, a missing table) are the service's own faults."""
+    if isinstance(exc, sa_exc.TimeoutError):  # the ORM's pool had no connection to give in time
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or (exc.orig is not None and database_unavailable(exc.orig))
+    if isinstance(exc, sqlite3.OperationalError):
+        return _sqlite_busy(exc)
+    # psycopg's OperationalError covers a lost or refused connection, the pool's timeout (psycopg_pool.PoolTimeout)
+    # and the server's own refusals for want of resources (too many connections, a cancelled statement).
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError)
+
+
+def _sqlite_busy(exc: sqlite3.OperationalError) -> bool:
+    message = str(exc)
+    return "locked" in message or "busy" in message
+
+
+def install_handlers(app: FastAPI, *, postgresql: bool = False) -> None:
+    """The problem+json handlers; `postgresql`: psycopg's errors too (imported only for a PostgreSQL database)."""
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        if not database_unavailable(exc):
+            raise exc  # the service's own fault: the handler for everything else answers 500
+        # Logged by type only, as below; a warning, not an error: the service itself is not at fault.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return problem_response(503, "Service unavailable", UNAVAILABLE_DETAIL, instance=request.url.path,
+                                headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    # A connection that was cut comes back from SQLAlchemy as an OperationalError or an InterfaceError; the other
+    # kinds of DBAPIError (a constraint, say) never mean the database was away, and keep their own path.
+    database_errors: list[type[Exception]] = [sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
+                                              sqlite3.OperationalError]
+    if postgresql:
+        import psycopg
+
+        database_errors.append(psycopg.OperationalError)
+    for error in database_errors:
+        app.add_exception_handler(error, _database)
+
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
         return problem_response(
