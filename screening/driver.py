@@ -52,7 +52,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeEngine
 
-from screening.db import BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT, sqlite_pragmas, writer_gate
+from screening.db import BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT, sqlite_busy, sqlite_pragmas, writer_gate
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection, AsyncCursor
@@ -289,10 +289,6 @@ RESTART_WAIT_MS = 20
 _FRAME_HEADER = 24  # bytes before each page in the log (SQLite's file format)
 
 
-def _busy(exc: sqlite3.OperationalError) -> bool:
-    return "locked" in str(exc) or "busy" in str(exc)
-
-
 class _SqliteWriteTx(WriteTx):
     def __init__(self, statements: Statements, cursor: sqlite3.Cursor, shared: dict[str, Any]) -> None:
         super().__init__(statements, shared)
@@ -371,7 +367,7 @@ class SqliteHot(HotDatabase):
             rows = self._reader.execute(stmt.sql, values).fetchall()
         except sqlite3.OperationalError as exc:
             # Rare in WAL mode (e.g. while another process recovers the log): wait in a thread.
-            if not _busy(exc):
+            if not sqlite_busy(exc):
                 raise
             rows = await anyio.to_thread.run_sync(self._read_waiting, stmt.sql, values)
         return _rows(stmt, rows, raw)
@@ -546,7 +542,7 @@ class SqliteHot(HotDatabase):
                 return
             except sqlite3.OperationalError as exc:
                 self._gate.release()
-                if not _busy(exc):
+                if not sqlite_busy(exc):
                     raise
         await anyio.to_thread.run_sync(self._begin_waiting)
 

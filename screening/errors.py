@@ -15,6 +15,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from screening.db import sqlite_busy
+
 log = logging.getLogger("screening.errors")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -116,16 +118,12 @@ def database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.DBAPIError):
         return exc.connection_invalidated or (exc.orig is not None and database_unavailable(exc.orig))
     if isinstance(exc, sqlite3.OperationalError):
-        return _sqlite_busy(exc)
-    # psycopg's OperationalError covers a lost or refused connection, the pool's timeout (psycopg_pool.PoolTimeout)
-    # and the server's own refusals for want of resources (too many connections, a cancelled statement).
+        return sqlite_busy(exc)
+    # psycopg's OperationalError covers a lost or refused connection, the pool's timeout (psycopg_pool.PoolTimeout),
+    # the server's refusals for want of resources (too many connections, a cancelled statement) and a transaction it
+    # rolled back to break a deadlock or a serialisation failure: each may go through when sent again.
     psycopg = sys.modules.get("psycopg")
     return psycopg is not None and isinstance(exc, psycopg.OperationalError)
-
-
-def _sqlite_busy(exc: sqlite3.OperationalError) -> bool:
-    message = str(exc)
-    return "locked" in message or "busy" in message
 
 
 def install_handlers(app: FastAPI, *, postgresql: bool = False) -> None:

@@ -16,6 +16,7 @@ from screening.errors import database_unavailable
     psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly"),
     PoolTimeout("couldn't get a connection after 30.00 sec"),
     psycopg.errors.QueryCanceled("canceling statement due to statement timeout"),
+    psycopg.errors.DeadlockDetected("deadlock detected"),
     sqlite3.OperationalError("database is locked"),
     sa_exc.OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked")),
     sa_exc.OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused")),
