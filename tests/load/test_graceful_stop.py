@@ -11,6 +11,7 @@ it again elsewhere). Loopback only, bounded in time.
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -80,8 +81,10 @@ def test_a_stop_under_load_keeps_every_acknowledged_answer_and_no_other(
 ) -> None:
     nurse = make_user(session, Role.nurse, ["Leeds Central"]).username
     session.commit()
+    # With request lines: a worker writes one for every request it handled, when the request ends, cancelled or not
+    # (a cancelled one as a 500), so the log shows every request the service read.
     with served_process(tmp_path, workers, database_url=database_url, migrate_on_start="false",
-                        log_requests="false") as (base, log, process):
+                        log_requests="true") as (base, log, process):
         token = httpx.post(f"{base}/api/v1/auth/token", data={"username": nurse, "password": PASSWORD},
                            timeout=30).json()["access_token"]
         tablets = []
@@ -116,8 +119,12 @@ def test_a_stop_under_load_keeps_every_acknowledged_answer_and_no_other(
     # Until the stop every request was answered, and answered 200: no 5xx, and no error of the service's own.
     assert [e for t in tablets for e in t.errors_before_stop] == []
     assert {s for t in tablets for s in t.statuses} == {200}
-    # The requests in flight when the stop came were answered; after it, each tablet's next request failed at the
-    # transport (the listening socket closed, or its connection closed unread), as the load balancer would see.
+    # Every PATCH the service read, it answered, and the tablet heard: as many request lines, all 200, as answers
+    # received. Some of those answers came after the stop was sent. Then each tablet's next request failed at the
+    # transport (the listening socket closed, or its connection closed unread), as a load balancer would see.
+    lines = [json.loads(line) for line in server_log.splitlines() if '"screening.request"' in line]
+    patches = [line["status"] for line in lines if line["method"] == "PATCH"]
+    assert patches == [200] * sum(len(t.acked) for t in tablets)
     assert sum(t.answered_after_stop for t in tablets) >= 1
     assert all(len(t.unanswered) == 1 for t in tablets), [t.unanswered for t in tablets]
 
