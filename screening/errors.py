@@ -16,6 +16,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from screening.db import sqlite_busy
+from screening.log_redaction import route_template
 
 log = logging.getLogger("screening.errors")
 
@@ -132,7 +133,7 @@ def install_handlers(app: FastAPI, *, postgresql: bool = False) -> None:
         if not database_unavailable(exc):
             raise exc  # the service's own fault: the handler for everything else answers 500
         # Logged by type only, as below; a warning, not an error: the service itself is not at fault.
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        log.warning("database unavailable on %s %s: %s", request.method, route_template(request.scope), type(exc).__name__)
         return problem_response(503, "Service unavailable", UNAVAILABLE_DETAIL, instance=request.url.path,
                                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
@@ -179,6 +180,6 @@ def install_handlers(app: FastAPI, *, postgresql: bool = False) -> None:
     @app.exception_handler(Exception)
     async def _unknown(request: Request, exc: Exception) -> JSONResponse:
         # Logged by type only: exception messages can carry submitted values.
-        log.error("unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        log.error("unhandled error on %s %s: %s", request.method, route_template(request.scope), type(exc).__name__)
         return problem_response(500, "Internal error", "Something went wrong; nothing was saved.",
                                 instance=request.url.path)

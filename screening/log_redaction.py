@@ -9,6 +9,8 @@ never writes personal data to disk. Statements and column names are kept: they h
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 ENGINE_LOGGERS = ("sqlalchemy.engine.Engine", "sqlalchemy.engine")
 
@@ -29,3 +31,10 @@ def install() -> None:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
+
+
+def route_template(scope: Mapping[str, Any]) -> str:
+    """A request's route as its template (`/api/v1/screens/{screen_id}`), for logs and metric labels: a path can carry
+    ids, and raw paths would explode a metric's cardinality. Unmatched paths are folded into one label."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else "unmatched"

@@ -589,7 +589,8 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
         yield url
 
 
-def test_hot_pool_recovers_after_its_connections_are_cut(pg_url: str, tmp_path: Path) -> None:
+def test_hot_pool_recovers_after_its_connections_are_cut(pg_url: str, tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
     """A failover or a restarted PostgreSQL cuts every connection: the hot routes' pool does not ping (a round
     trip per tap), so a request that meets a dead connection fails, as a 503 that says to send it again, but the
     pool drops it and the next requests (the tablet retries) go through, and the audit chain stays whole."""
@@ -624,6 +625,11 @@ def test_hot_pool_recovers_after_its_connections_are_cut(pg_url: str, tmp_path: 
                     assert r.headers["content-type"] == "application/problem+json"
                     assert r.headers["retry-after"] == "1"
                     assert r.json()["detail"] == "The database did not answer. Try again in a moment."
+            # Logged as a warning naming the route's template and the error's type, never the path (it holds the id).
+            warned = [r.getMessage() for r in caplog.records if r.name == "screening.errors"]
+            assert len(warned) == codes.count(503), warned
+            assert all(w.startswith("database unavailable on GET /api/v1/screens/{screen_id}: ") for w in warned), warned
+            assert not any(s["id"] in w for w in warned)
             assert client.patch(url + "/answers", json={"answers": {"phq9_1": 2}}, headers=h).status_code == 200
         session.rollback()
         assert verify_chain(session).ok

@@ -13,19 +13,13 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from screening.log_redaction import route_template
 from screening.ops.logging import RequestLog, request_id_var
 from screening.ops.metrics import REQUEST_LATENCY, REQUESTS_IN_ERROR
 
 log = logging.getLogger("screening.request")
 # A caller's (e.g. the load balancer's) request id is kept only if it is short and plain.
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-
-
-def _route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    # Unmatched paths are folded into one label: raw paths would explode the metric's cardinality.
-    return path if isinstance(path, str) else "unmatched"
 
 
 class RequestMiddleware:
@@ -64,7 +58,7 @@ class RequestMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - start
-            route = _route_template(scope)
+            route = route_template(scope)
             method = scope["method"]
             REQUEST_LATENCY.labels(method, route, str(status)).observe(elapsed)
             if status >= 500:
