@@ -316,6 +316,43 @@ class TestOffline:
         assert events == [0, 3], "her answer written once"
         api.close()
 
+    def test_a_send_that_fails_once_while_online_is_tried_again_without_saying_offline(
+        self, page: Page, session: Session, live_url: str
+    ) -> None:
+        """A rolling restart: the instance that took the connection stops, and the request fails at the transport
+        while the tablet is online. The queue sends it again after a moment, and the nurse is not told she is
+        offline for a blip she cannot act on."""
+        nurse = make_user(session)
+        api = Api(live_url, nurse.username)
+        screen = api.screen(consent={})
+        sign_in(page, nurse.username)
+        page.goto(f"/app/questions?id={screen['id']}")
+        expect(page.locator("#question")).to_have_attribute("data-item", "phq9_1")
+        # Every state the banner takes, as it takes it.
+        page.evaluate("""() => {
+            window.bannerStates = [];
+            const banner = document.querySelector("#sync-banner");
+            new MutationObserver(() => window.bannerStates.push(banner.className + " " + banner.textContent))
+                .observe(banner, { attributes: true, childList: true, subtree: true });
+        }""")
+        refused: list[str] = []
+
+        def refuse_the_first(route: Route) -> None:
+            if refused:
+                route.continue_()
+                return
+            refused.append(route.request.method)
+            route.abort("connectionrefused")  # never reaches the service
+
+        page.route("**/api/v1/screens/*/answers", refuse_the_first)
+        page.locator("#question").get_by_label("Several days", exact=True).check()
+        expect(page.locator("#sync-banner")).to_have_text(re.compile("Saved"), timeout=4_000)
+        assert refused == ["PATCH"]
+        states = page.evaluate("window.bannerStates")
+        assert states and not any("offline" in s.lower() for s in states), states
+        assert stored_answers(session, screen["id"]) == {"phq9_1": 1}
+        api.close()
+
     def test_a_conflict_shows_both_values_and_her_choice_wins(
         self, page: Page, session: Session, live_url: str
     ) -> None:

@@ -218,6 +218,9 @@ const LD = (() => {
 
   let flushing = null;
   let flushAgain = false;
+  // See the end of flushOnce: a send that failed at the transport is tried again once after this long.
+  const RETRY_SOON_MS = 500;
+  let retriedSoon = false;
   function flush() {
     if (flushing) { flushAgain = true; return flushing; }
     flushing = (async () => {
@@ -293,6 +296,15 @@ const LD = (() => {
         return;
       }
     }
+    if (offline && navigator.onLine && !retriedSoon) {
+      // The request failed at the transport while the browser says it is online: most often an instance of the
+      // service stopping (a rolling restart sends the next request to another) or a connection the Wi-Fi dropped.
+      // Sent again once after a moment before she is told she is offline; the banner stays as it was meanwhile.
+      retriedSoon = true;
+      setTimeout(flush, RETRY_SOON_MS);
+      return;
+    }
+    retriedSoon = offline;
     const left = await pending();
     if (offline) showBanner("offline", `Offline: will sync (${left.length} ${left.length === 1 ? "answer" : "answers"} waiting)`);
     else if (left.some((e) => e.conflict)) showBanner("error", "Some answers need your choice before they can be saved.");
