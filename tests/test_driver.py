@@ -636,3 +636,60 @@ def test_hot_pool_recovers_after_its_connections_are_cut(pg_url: str, tmp_path: 
     finally:
         session.close()
         engine.dispose()
+
+
+def test_hot_requests_fail_fast_while_the_database_refuses_connections(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the database is away (here it refuses every new connection), a hot request waits for a connection
+    `POOL_WAIT` seconds at most and is answered 503, where it had waited a minute and more (psycopg_pool's default
+    wait, then as long again for the read alone). Once the database is back, the pool reconnects on its own."""
+    from sqlalchemy import create_engine, make_url, text
+
+    from screening.app import create_app
+    from screening.db import make_session_factory
+    from tests.conftest import TEST_SECRET
+
+    wait = 2.0  # shorter than the service's own, to keep the test short
+    monkeypatch.setattr(driver, "POOL_WAIT", wait)
+    settings = Settings(environment="test", database_url=pg_url, data_dir=tmp_path, secret_key=TEST_SECRET,
+                        person_key=TEST_SECRET + "-person", db_concurrency=2)
+    name = make_url(pg_url).database
+    # ALTER DATABASE from another database: this one will refuse connections.
+    admin = create_engine(make_url(pg_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    engine = make_engine(settings)
+    session = make_session_factory(engine)()
+    try:
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            h = headers_for(client, make_user(session))
+            s = create_screen(client, h)
+            session.rollback()
+            url = f"/api/v1/screens/{s['id']}"
+            assert client.get(url, headers=h).status_code == 200
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false'))
+                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name "
+                                  "AND pid <> pg_backend_pid()"), {"name": name})
+            # The pool's two dead connections fail the first two at once; the rest wait for a connection, then fail.
+            for request in [lambda: client.get(url, headers=h)] * 3 + [
+                    lambda: client.patch(url + "/answers", json={"answers": {"phq9_1": 1}}, headers=h)]:
+                started = time.monotonic()
+                r = request()
+                took = time.monotonic() - started
+                assert (r.status_code, r.headers.get("retry-after")) == (503, "1"), r.text
+                assert took < wait + 1.5, f"{r.request.method} waited {took:.1f} s"
+            assert client.get("/health/ready").status_code == 503
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true'))
+            deadline = time.monotonic() + 30
+            while client.get(url, headers=h).status_code != 200:
+                assert time.monotonic() < deadline, "the hot pool did not reconnect in 30 s"
+            assert client.patch(url + "/answers", json={"answers": {"phq9_1": 1}}, headers=h).status_code == 200
+        session.rollback()
+        assert verify_chain(session).ok
+    finally:
+        with admin.connect() as conn:  # whatever happened above: later tests use this database
+            conn.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true'))
+        admin.dispose()
+        session.close()
+        engine.dispose()
