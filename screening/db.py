@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import URL, DateTime, Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -179,7 +179,19 @@ def make_engine(settings: Settings) -> Engine:
         return engine
     # hide_parameters: bound values (custody records, dates of birth) never reach logs or error messages.
     return create_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size, pool_pre_ping=True,
-                         hide_parameters=True)
+                         hide_parameters=True, connect_args=connect_timeout(make_url(url)))
+
+
+# Seconds a new PostgreSQL connection may take to be made, unless the URL sets `connect_timeout` itself. libpq's own
+# default is to wait for ever: a database host cut off by the network, or one that took the connection and never
+# answered, held a request (and a pool's reconnecting worker) for as long as the operating system's TCP timeouts
+# allowed, or for ever.
+CONNECT_TIMEOUT = 5
+
+
+def connect_timeout(url: URL) -> dict[str, Any]:
+    """The connection arguments that bound a PostgreSQL connection's making (`CONNECT_TIMEOUT`), for both pools."""
+    return {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT}
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -52,7 +52,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeEngine
 
-from screening.db import BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT, sqlite_busy, sqlite_pragmas, writer_gate
+from screening.db import BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT, connect_timeout, sqlite_busy, sqlite_pragmas, writer_gate
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection, AsyncCursor
@@ -834,7 +834,8 @@ class PostgresHot(HotDatabase):
         url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             url, min_size=pool_size, max_size=pool_size, open=False, name="screening-hot", timeout=POOL_WAIT,
-            kwargs={"autocommit": True, "application_name": "screening-hot"},  # named in pg_stat_activity
+            # Named in pg_stat_activity; a connection's making bounded as the ORM's is.
+            kwargs={"autocommit": True, "application_name": "screening-hot", **connect_timeout(engine.url)},
             configure=_generic_plans,
         )
         self._opened = False

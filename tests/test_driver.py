@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, make_url, select
 from sqlalchemy.orm import Session
 
 from screening import db, driver, migrate
@@ -693,3 +693,33 @@ def test_hot_requests_fail_fast_while_the_database_refuses_connections(
         admin.dispose()
         session.close()
         engine.dispose()
+
+
+def test_a_database_that_never_answers_fails_a_new_connection_in_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host that takes the connection and says nothing (cut off mid-handshake, or packets swallowed): libpq would
+    wait for ever; the service's connections give up after `CONNECT_TIMEOUT`, as an error that counts as the
+    database being away (503). A URL that sets its own `connect_timeout` keeps it."""
+    import socket
+
+    from sqlalchemy.exc import OperationalError
+
+    from screening.errors import database_unavailable
+
+    monkeypatch.setattr(db, "CONNECT_TIMEOUT", 1)
+    with socket.socket() as silent:  # listens, so the kernel completes the handshake; never reads or answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{silent.getsockname()[1]}/nowhere"
+        engine = make_engine(Settings(environment="test", database_url=url, data_dir=tmp_path))
+        try:
+            started = time.monotonic()
+            with pytest.raises(OperationalError) as raised:
+                engine.connect()
+            assert time.monotonic() - started < 3
+            assert database_unavailable(raised.value)
+        finally:
+            engine.dispose()
+    assert db.connect_timeout(make_url(url + "?connect_timeout=9")) == {}
+    assert db.connect_timeout(make_url(url)) == {"connect_timeout": 1}
