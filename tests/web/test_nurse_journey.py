@@ -353,6 +353,45 @@ class TestOffline:
         assert stored_answers(session, screen["id"]) == {"phq9_1": 1}
         api.close()
 
+    def test_answers_wait_while_the_service_answers_503_and_she_is_told_why(
+        self, page: Page, session: Session, live_url: str
+    ) -> None:
+        """The service answers 503 while its database is away: the answers wait on the tablet and go when it is
+        back, and the banner says what she is waiting for, not that anything was wrong with them."""
+        nurse = make_user(session)
+        api = Api(live_url, nurse.username)
+        screen = api.screen(consent={})
+        sign_in(page, nurse.username)
+        page.goto(f"/app/questions?id={screen['id']}")
+        expect(page.locator("#question")).to_have_attribute("data-item", "phq9_1")
+        page.evaluate("""() => {
+            window.bannerStates = [];
+            const banner = document.querySelector("#sync-banner");
+            new MutationObserver(() => window.bannerStates.push(banner.textContent))
+                .observe(banner, { attributes: true, childList: true, subtree: true });
+        }""")
+        away: list[str] = []
+
+        def database_away_twice(route: Route) -> None:
+            if len(away) == 2:
+                route.continue_()
+                return
+            away.append(route.request.method)
+            route.fulfill(status=503, headers={"Retry-After": "1", "Content-Type": "application/problem+json"},
+                          body='{"title": "Service unavailable", "status": 503, '
+                               '"detail": "The database did not answer. Try again in a moment."}')
+
+        page.route("**/api/v1/screens/*/answers", database_away_twice)
+        page.locator("#question").get_by_label("Several days", exact=True).check()
+        expect(page.locator("#sync-banner")).to_have_text(
+            re.compile(r"Waiting for the service: will sync \(1 answer waiting\)"))
+        expect(page.locator("#sync-banner")).to_have_text(re.compile("Saved"), timeout=10_000)
+        assert away == ["PATCH", "PATCH"]  # the first, then the one sent again a moment later
+        states = page.evaluate("window.bannerStates")
+        assert not any("Not saved" in s or "Offline" in s for s in states), states
+        assert stored_answers(session, screen["id"]) == {"phq9_1": 1}
+        api.close()
+
     def test_a_conflict_shows_both_values_and_her_choice_wins(
         self, page: Page, session: Session, live_url: str
     ) -> None:

@@ -219,7 +219,7 @@ const LD = (() => {
   let flushing = null;
   let flushAgain = false;
   // See the end of flushOnce: a send that failed at the transport is tried again once after this long.
-  const RETRY_SOON_MS = 500;
+  const RETRY_SOON_MS = 1000;  // the service's Retry-After on a 503
   let retriedSoon = false;
   function flush() {
     if (flushing) { flushAgain = true; return flushing; }
@@ -257,6 +257,7 @@ const LD = (() => {
       byScreen.get(e.screenId).push(e);
     }
     let offline = false;
+    let unavailable = false;
     for (const [screenId, list] of byScreen) {
       const answers = {};
       const expected = {};
@@ -280,6 +281,9 @@ const LD = (() => {
         emit({ type: "saved", screenId, screen });
       } catch (err) {
         if (err instanceof OfflineError) { offline = true; break; }
+        // The service answered that its database did not (a failover, a restart): nothing in the answers was
+        // wrong, so they wait and are sent again, as when offline, and she is told why.
+        if (err instanceof ApiError && err.status === 503) { offline = unavailable = true; break; }
         if (err instanceof ApiError && err.status === 409 && (err.problem.errors || []).length) {
           await markConflicts(screenId, list, err.problem.errors);
           continue;
@@ -298,15 +302,18 @@ const LD = (() => {
     }
     if (offline && navigator.onLine && !retriedSoon) {
       // The request failed at the transport while the browser says it is online: most often an instance of the
-      // service stopping (a rolling restart sends the next request to another) or a connection the Wi-Fi dropped.
-      // Sent again once after a moment before she is told she is offline; the banner stays as it was meanwhile.
+      // service stopping (a rolling restart sends the next request to another) or a connection the Wi-Fi dropped;
+      // or the service answered 503. Sent again once after a moment before she is told; the banner stays as it was
+      // meanwhile.
       retriedSoon = true;
       setTimeout(flush, RETRY_SOON_MS);
       return;
     }
     retriedSoon = offline;
     const left = await pending();
-    if (offline) showBanner("offline", `Offline: will sync (${left.length} ${left.length === 1 ? "answer" : "answers"} waiting)`);
+    const waiting = `${left.length} ${left.length === 1 ? "answer" : "answers"} waiting`;
+    if (unavailable) showBanner("offline", `Waiting for the service: will sync (${waiting})`);
+    else if (offline) showBanner("offline", `Offline: will sync (${waiting})`);
     else if (left.some((e) => e.conflict)) showBanner("error", "Some answers need your choice before they can be saved.");
     else if (!left.length) showBanner("saved", "Saved");
   }
