@@ -9,6 +9,8 @@ import itertools
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -589,13 +591,11 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
         yield url
 
 
-def test_hot_pool_recovers_after_its_connections_are_cut(pg_url: str, tmp_path: Path,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
-    """A failover or a restarted PostgreSQL cuts every connection: the hot routes' pool does not ping (a round
-    trip per tap), so a request that meets a dead connection fails, as a 503 that says to send it again, but the
-    pool drops it and the next requests (the tablet retries) go through, and the audit chain stays whole."""
-    from sqlalchemy import create_engine, text
-
+@contextmanager
+def _served_on(pg_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, Session, dict[str, str], str]]:
+    """The app on the module's PostgreSQL database (two hot connections), in a TestClient, with a nurse and one
+    screen she has read once: the client, a session on the database, her headers and the screen's URL. The audit
+    chain is checked on the way out."""
     from screening.app import create_app
     from screening.db import make_session_factory
     from tests.conftest import TEST_SECRET
@@ -607,35 +607,46 @@ def test_hot_pool_recovers_after_its_connections_are_cut(pg_url: str, tmp_path: 
     try:
         with TestClient(create_app(settings), raise_server_exceptions=False) as client:
             h = headers_for(client, make_user(session))
-            s = create_screen(client, h)
-            url = f"/api/v1/screens/{s['id']}"
+            url = f"/api/v1/screens/{create_screen(client, h)['id']}"
+            session.rollback()
             assert client.get(url, headers=h).status_code == 200
-            admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                cut = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                        "WHERE datname = current_database() AND application_name = 'screening-hot'"))
-                assert cut.scalar() == 2
-            admin.dispose()
-            answers = [client.get(url, headers=h) for _ in range(6)]
-            codes = [r.status_code for r in answers]
-            assert 503 in codes and set(codes) <= {200, 503}, codes  # the request that met a cut connection
-            assert codes[-3:] == [200, 200, 200], codes
-            for r in answers:
-                if r.status_code == 503:  # the database did not answer: worth sending again, and said so
-                    assert r.headers["content-type"] == "application/problem+json"
-                    assert r.headers["retry-after"] == "1"
-                    assert r.json()["detail"] == "The database did not answer. Try again in a moment."
-            # Logged as a warning naming the route's template and the error's type, never the path (it holds the id).
-            warned = [r.getMessage() for r in caplog.records if r.name == "screening.errors"]
-            assert len(warned) == codes.count(503), warned
-            assert all(w.startswith("database unavailable on GET /api/v1/screens/{screen_id}: ") for w in warned), warned
-            assert not any(s["id"] in w for w in warned)
-            assert client.patch(url + "/answers", json={"answers": {"phq9_1": 2}}, headers=h).status_code == 200
+            yield client, session, h, url
         session.rollback()
         assert verify_chain(session).ok
     finally:
         session.close()
         engine.dispose()
+
+
+def test_hot_pool_recovers_after_its_connections_are_cut(pg_url: str, tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """A failover or a restarted PostgreSQL cuts every connection: the hot routes' pool does not ping (a round
+    trip per tap), so a request that meets a dead connection fails, as a 503 that says to send it again, but the
+    pool drops it and the next requests (the tablet retries) go through, and the audit chain stays whole."""
+    from sqlalchemy import create_engine, text
+
+    with _served_on(pg_url, tmp_path) as (client, _session, h, url):
+        admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            cut = conn.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                    "WHERE datname = current_database() AND application_name = 'screening-hot'"))
+            assert cut.scalar() == 2
+        admin.dispose()
+        answers = [client.get(url, headers=h) for _ in range(6)]
+        codes = [r.status_code for r in answers]
+        assert 503 in codes and set(codes) <= {200, 503}, codes  # the request that met a cut connection
+        assert codes[-3:] == [200, 200, 200], codes
+        for r in answers:
+            if r.status_code == 503:  # the database did not answer: worth sending again, and said so
+                assert r.headers["content-type"] == "application/problem+json"
+                assert r.headers["retry-after"] == "1"
+                assert r.json()["detail"] == "The database did not answer. Try again in a moment."
+        # Logged as a warning naming the route's template and the error's type, never the path (it holds the id).
+        warned = [r.getMessage() for r in caplog.records if r.name == "screening.errors"]
+        assert len(warned) == codes.count(503), warned
+        assert all(w.startswith("database unavailable on GET /api/v1/screens/{screen_id}: ") for w in warned), warned
+        assert not any(url.rsplit("/", 1)[1] in w for w in warned)
+        assert client.patch(url + "/answers", json={"answers": {"phq9_1": 2}}, headers=h).status_code == 200
 
 
 def test_hot_requests_fail_fast_while_the_database_refuses_connections(
@@ -644,28 +655,15 @@ def test_hot_requests_fail_fast_while_the_database_refuses_connections(
     """While the database is away (here it refuses every new connection), a hot request waits for a connection
     `POOL_WAIT` seconds at most and is answered 503, where it had waited a minute and more (psycopg_pool's default
     wait, then as long again for the read alone). Once the database is back, the pool reconnects on its own."""
-    from sqlalchemy import create_engine, make_url, text
-
-    from screening.app import create_app
-    from screening.db import make_session_factory
-    from tests.conftest import TEST_SECRET
+    from sqlalchemy import create_engine, text
 
     wait = 2.0  # shorter than the service's own, to keep the test short
     monkeypatch.setattr(driver, "POOL_WAIT", wait)
-    settings = Settings(environment="test", database_url=pg_url, data_dir=tmp_path, secret_key=TEST_SECRET,
-                        person_key=TEST_SECRET + "-person", db_concurrency=2)
     name = make_url(pg_url).database
     # ALTER DATABASE from another database: this one will refuse connections.
     admin = create_engine(make_url(pg_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    engine = make_engine(settings)
-    session = make_session_factory(engine)()
     try:
-        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-            h = headers_for(client, make_user(session))
-            s = create_screen(client, h)
-            session.rollback()
-            url = f"/api/v1/screens/{s['id']}"
-            assert client.get(url, headers=h).status_code == 200
+        with _served_on(pg_url, tmp_path) as (client, _session, h, url):
             with admin.connect() as conn:
                 conn.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false'))
                 conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name "
@@ -685,14 +683,10 @@ def test_hot_requests_fail_fast_while_the_database_refuses_connections(
             while client.get(url, headers=h).status_code != 200:
                 assert time.monotonic() < deadline, "the hot pool did not reconnect in 30 s"
             assert client.patch(url + "/answers", json={"answers": {"phq9_1": 1}}, headers=h).status_code == 200
-        session.rollback()
-        assert verify_chain(session).ok
     finally:
         with admin.connect() as conn:  # whatever happened above: later tests use this database
             conn.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true'))
         admin.dispose()
-        session.close()
-        engine.dispose()
 
 
 def test_a_database_that_never_answers_fails_a_new_connection_in_time(

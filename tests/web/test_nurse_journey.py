@@ -221,6 +221,36 @@ class TestFullScreen:
         check_accessibility(page, "today's screens")
 
 
+def on_the_first_question(page: Page, session: Session, live_url: str) -> tuple[Api, str]:
+    """A nurse signed in, on the first question of a new screen with consent: the API client (as her, for arranging
+    and checking), and the screen's id."""
+    nurse = make_user(session)
+    api = Api(live_url, nurse.username)
+    screen = api.screen(consent={})
+    sign_in(page, nurse.username)
+    page.goto(f"/app/questions?id={screen['id']}")
+    expect(page.locator("#question")).to_have_attribute("data-item", "phq9_1")
+    return api, str(screen["id"])
+
+
+def on_the_first_question_watching_the_banner(page: Page, session: Session, live_url: str) -> tuple[Api, str]:
+    """`on_the_first_question`, with every state the sync banner takes from here on recorded as it takes it
+    (`banner_states`)."""
+    api, screen_id = on_the_first_question(page, session, live_url)
+    page.evaluate("""() => {
+        window.bannerStates = [];
+        const banner = document.querySelector("#sync-banner");
+        new MutationObserver(() => window.bannerStates.push(banner.className + " " + banner.textContent))
+            .observe(banner, { attributes: true, childList: true, subtree: true });
+    }""")
+    return api, screen_id
+
+
+def banner_states(page: Page) -> list[str]:
+    """Each state the banner took since `on_the_first_question_watching_the_banner`: its classes and its text."""
+    return list(page.evaluate("window.bannerStates"))
+
+
 class TestOffline:
     def test_answers_given_offline_reach_the_server_once(
         self, page: Page, session: Session, live_url: str
@@ -263,19 +293,14 @@ class TestOffline:
         """The page passes the revision it last drew, which it updates only after a save's response has been
         handled; a change made in between (the nurse tapping on) is sent against the newer revision this
         device saw saved, not answered with a false conflict."""
-        nurse = make_user(session)
-        api = Api(live_url, nurse.username)
-        screen = api.screen(consent={})
-        sign_in(page, nurse.username)
-        page.goto(f"/app/questions?id={screen['id']}")
-        expect(page.locator("#question")).to_have_attribute("data-item", "phq9_1")
+        api, screen_id = on_the_first_question(page, session, live_url)
         left = page.evaluate("""async (id) => {
             await LD.queueAnswer(id, "phq9_2", 1, 0);  // saved: revision 1
             await LD.queueAnswer(id, "phq9_2", 2, 0);  // as the page would pass it before the "saved" event
             return (await LD.pending(id)).length;
-        }""", screen["id"])
+        }""", screen_id)
         assert left == 0
-        saved = api.get(screen["id"])
+        saved = api.get(screen_id)
         assert saved["answers"]["phq9_2"] == 2 and saved["revisions"]["phq9_2"] == 2
         api.close()
 
@@ -322,19 +347,7 @@ class TestOffline:
         """A rolling restart: the instance that took the connection stops, and the request fails at the transport
         while the tablet is online. The queue sends it again after a moment, and the nurse is not told she is
         offline for a blip she cannot act on."""
-        nurse = make_user(session)
-        api = Api(live_url, nurse.username)
-        screen = api.screen(consent={})
-        sign_in(page, nurse.username)
-        page.goto(f"/app/questions?id={screen['id']}")
-        expect(page.locator("#question")).to_have_attribute("data-item", "phq9_1")
-        # Every state the banner takes, as it takes it.
-        page.evaluate("""() => {
-            window.bannerStates = [];
-            const banner = document.querySelector("#sync-banner");
-            new MutationObserver(() => window.bannerStates.push(banner.className + " " + banner.textContent))
-                .observe(banner, { attributes: true, childList: true, subtree: true });
-        }""")
+        api, screen_id = on_the_first_question_watching_the_banner(page, session, live_url)
         refused: list[str] = []
 
         def refuse_the_first(route: Route) -> None:
@@ -348,9 +361,9 @@ class TestOffline:
         page.locator("#question").get_by_label("Several days", exact=True).check()
         expect(page.locator("#sync-banner")).to_have_text(re.compile("Saved"), timeout=4_000)
         assert refused == ["PATCH"]
-        states = page.evaluate("window.bannerStates")
+        states = banner_states(page)
         assert states and not any("offline" in s.lower() for s in states), states
-        assert stored_answers(session, screen["id"]) == {"phq9_1": 1}
+        assert stored_answers(session, screen_id) == {"phq9_1": 1}
         api.close()
 
     def test_answers_wait_while_the_service_answers_503_and_she_is_told_why(
@@ -358,18 +371,7 @@ class TestOffline:
     ) -> None:
         """The service answers 503 while its database is away: the answers wait on the tablet and go when it is
         back, and the banner says what she is waiting for, not that anything was wrong with them."""
-        nurse = make_user(session)
-        api = Api(live_url, nurse.username)
-        screen = api.screen(consent={})
-        sign_in(page, nurse.username)
-        page.goto(f"/app/questions?id={screen['id']}")
-        expect(page.locator("#question")).to_have_attribute("data-item", "phq9_1")
-        page.evaluate("""() => {
-            window.bannerStates = [];
-            const banner = document.querySelector("#sync-banner");
-            new MutationObserver(() => window.bannerStates.push(banner.textContent))
-                .observe(banner, { attributes: true, childList: true, subtree: true });
-        }""")
+        api, screen_id = on_the_first_question_watching_the_banner(page, session, live_url)
         away: list[str] = []
 
         def database_away_twice(route: Route) -> None:
@@ -387,9 +389,9 @@ class TestOffline:
             re.compile(r"Waiting for the service: will sync \(1 answer waiting\)"))
         expect(page.locator("#sync-banner")).to_have_text(re.compile("Saved"), timeout=10_000)
         assert away == ["PATCH", "PATCH"]  # the first, then the one sent again a moment later
-        states = page.evaluate("window.bannerStates")
+        states = banner_states(page)
         assert not any("Not saved" in s or "Offline" in s for s in states), states
-        assert stored_answers(session, screen["id"]) == {"phq9_1": 1}
+        assert stored_answers(session, screen_id) == {"phq9_1": 1}
         api.close()
 
     def test_a_conflict_shows_both_values_and_her_choice_wins(
