@@ -902,20 +902,21 @@ class PostgresHot(HotDatabase):
                 try:
                     async with self._pool.connection() as conn:
                         results = await run(conn, batch)
-                except PoolTimeout as exc:  # no connection to be had: the items would each wait for one as long again
+                except Exception as failed:  # noqa: BLE001 - each item is tried again alone, and fails alone
+                    # Once the pool has had no connection to give, the items left fail with that at once: each would
+                    # only wait as long again for one.
+                    no_connection = failed if isinstance(failed, PoolTimeout) else None
                     for item in batch:
-                        _fail(item[-1], exc)
-                except Exception:  # noqa: BLE001 - each item is tried again alone, and fails alone
-                    for i, item in enumerate(batch):
+                        if no_connection is not None:
+                            _fail(item[-1], no_connection)
+                            continue
                         try:
                             async with self._pool.connection() as conn:
                                 (result,) = await run(conn, [item])
-                        except PoolTimeout as exc:  # as above, for this item and the rest
-                            for rest in batch[i:]:
-                                _fail(rest[-1], exc)
-                            break
                         except Exception as exc:  # noqa: BLE001 - reported to the request that made it
                             _fail(item[-1], exc)
+                            if isinstance(exc, PoolTimeout):
+                                no_connection = exc
                         else:
                             item[-1].set_result(result)
                 else:
