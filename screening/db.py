@@ -30,14 +30,14 @@ NAMING = {
 
 # How long a SQLite connection waits for a lock held by another (sqlite3's busy handler, and the writer gate).
 BUSY_TIMEOUT_MS = 15_000
+# The write-ahead log's file is cut back to this size when the log starts again (journal_size_limit below).
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 def sqlite_busy(exc: sqlite3.OperationalError) -> bool:
     """Whether SQLite refused for a lock another connection holds ("database is locked", "database is busy")."""
     message = str(exc)
     return "locked" in message or "busy" in message
-# The write-ahead log's file is cut back to this size when the log starts again (journal_size_limit below).
-WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 class Base(DeclarativeBase):

@@ -93,8 +93,8 @@ class OneWriteProtocol(HttpToolsProtocol):
 # its lifespan. With several workers gunicorn's arbiter kills a worker still running GRACEFUL_TIMEOUT seconds after
 # the stop, which leaves it that long for its lifespan's end; an orchestrator must wait longer than that before it
 # kills the instance (compose.yaml's stop_grace_period).
-REQUESTS_GRACE = 15
 GRACEFUL_TIMEOUT = 20
+REQUESTS_GRACE = GRACEFUL_TIMEOUT - 5  # the other 5 s for the lifespan's end
 
 # How the service runs uvicorn, with one worker (`screening serve`), in gunicorn's workers (`ops.server.Worker`)
 # and in the tests' live server: on uvloop, with this protocol, and with no access log (request lines can carry
