@@ -676,6 +676,11 @@ def test_hot_requests_fail_fast_while_the_database_refuses_connections(
                 took = time.monotonic() - started
                 assert (r.status_code, r.headers.get("retry-after")) == (503, "1"), r.text
                 assert took < wait + 1.5, f"{r.request.method} waited {took:.1f} s"
+            # A route on the ORM's pool (the screen list) meets the refusal at once, through SQLAlchemy's error.
+            started = time.monotonic()
+            listed = client.get("/api/v1/screens", headers=h)
+            assert (listed.status_code, listed.headers.get("retry-after")) == (503, "1"), listed.text
+            assert time.monotonic() - started < wait
             assert client.get("/health/ready").status_code == 503
             with admin.connect() as conn:
                 conn.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true'))
