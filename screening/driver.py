@@ -39,6 +39,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -718,6 +719,13 @@ def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
     future.add_done_callback(_retrieved)
 
 
+def _no_connection(exc: BaseException | None) -> bool:
+    """The pool had no connection to give within `POOL_WAIT`."""
+    from psycopg_pool import PoolTimeout  # not at the top: SQLite's start does not import psycopg
+
+    return isinstance(exc, PoolTimeout)
+
+
 def _cancel_unanswered(items: list[Any]) -> None:
     """Cancel the futures (each item's last member) not yet answered: what a cancelled task leaves."""
     for item in items:
@@ -836,8 +844,11 @@ class PostgresHot(HotDatabase):
             url, min_size=pool_size, max_size=pool_size, open=False, name="screening-hot", timeout=POOL_WAIT,
             # Named in pg_stat_activity; a connection's making bounded as the ORM's is.
             kwargs={"autocommit": True, "application_name": "screening-hot", **connect_timeout(engine.url)},
-            configure=_generic_plans,
+            configure=self._configure,
         )
+        # Which drain of the pool each connection came after (`_lost`): weakly held, as the pool owns them.
+        self._generation = 0
+        self._born: weakref.WeakKeyDictionary[AsyncConnection[Any], int] = weakref.WeakKeyDictionary()
         self._opened = False
         self._appends: list[_Unit] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -847,6 +858,19 @@ class PostgresHot(HotDatabase):
     async def open(self) -> None:
         await self._pool.open(wait=True)
         self._opened = True
+
+    async def _configure(self, conn: AsyncConnection[Any]) -> None:
+        await _generic_plans(conn)
+        self._born[conn] = self._generation
+
+    async def _lost(self, conn: AsyncConnection[Any]) -> None:
+        """A connection of the pool was found lost: a failover or a network cut takes its siblings too, and the pool
+        does not ping them (that would be a round trip per tap), so they are closed and replaced (psycopg_pool's
+        drain), once for all the connections made before. The next request then waits for a new connection, up to
+        `POOL_WAIT`, instead of meeting a dead one: after a failover, none fails but the one that found it."""
+        if self._born.get(conn) == self._generation:
+            self._generation += 1
+            await self._pool.drain()
 
     async def read_all(self, build: Stmt, params: Mapping[str, Any], *,
                        raw: bool = False) -> list[Row]:
@@ -872,6 +896,8 @@ class PostgresHot(HotDatabase):
                 # Rolls back only if a transaction is open; a broken connection is dropped by the pool.
                 if not conn.closed:
                     await conn.rollback()
+                else:
+                    await self._lost(conn)
                 raise
 
     @asynccontextmanager
@@ -890,40 +916,51 @@ class PostgresHot(HotDatabase):
                           run: Callable[[AsyncConnection[Any], list[Any]], Awaitable[list[Any]]]) -> None:
         """Run what is `waiting` (items whose last member is the future their requester awaits) in batches until
         none is left: each batch on one connection, by `run`, which gives one result per item; what comes in
-        meanwhile waits for the next. A batch that fails is tried again item by item, so one bad item fails
-        alone."""
-        from psycopg_pool import PoolTimeout
+        meanwhile waits for the next.
 
+        A batch whose statements failed is tried again item by item, so one bad item fails alone. One whose
+        connection was lost (cut in a failover) is tried again
+        whole, once, on a new connection (`_lost`): the items were not at fault. Once the pool has had no connection
+        to give, or a second connection was lost, the items left fail with that error at once: each would only wait
+        as long again (`POOL_WAIT`)."""
         batch: list[Any] = []
         try:
             while waiting:
                 batch = waiting[:]
                 waiting.clear()
-                try:
-                    async with self._pool.connection() as conn:
-                        results = await run(conn, batch)
-                except Exception as failed:  # noqa: BLE001 - each item is tried again alone, and fails alone
-                    # Once the pool has had no connection to give, the items left fail with that at once: each would
-                    # only wait as long again for one.
-                    no_connection = failed if isinstance(failed, PoolTimeout) else None
-                    for item in batch:
-                        if no_connection is not None:
-                            _fail(item[-1], no_connection)
-                            continue
-                        try:
-                            async with self._pool.connection() as conn:
-                                (result,) = await run(conn, [item])
-                        except Exception as exc:  # noqa: BLE001 - reported to the request that made it
-                            _fail(item[-1], exc)
-                            if isinstance(exc, PoolTimeout):
-                                no_connection = exc
-                        else:
-                            item[-1].set_result(result)
-                else:
+                results, failed, lost = await self._attempt(run, batch)
+                if lost and not _no_connection(failed):
+                    results, failed, lost = await self._attempt(run, batch)
+                if failed is None:
                     for item, result in zip(batch, results, strict=True):
                         item[-1].set_result(result)
+                    continue
+                for item in batch:
+                    if lost:
+                        _fail(item[-1], failed)
+                        continue
+                    one, exc, lost_now = await self._attempt(run, [item])
+                    if exc is None:
+                        item[-1].set_result(one[0])
+                    else:
+                        _fail(item[-1], exc)
+                        failed, lost = exc, lost_now
         finally:
             _cancel_unanswered(batch)  # all answered, unless this task was cancelled mid-batch
+
+    async def _attempt(self, run: Callable[[AsyncConnection[Any], list[Any]], Awaitable[list[Any]]],
+                       items: list[Any]) -> tuple[list[Any], BaseException | None, bool]:
+        """`run` on a connection of the pool: its results, or the error and whether the connection is gone (none was
+        given, or the one given was lost), which is no fault of the items."""
+        conn: AsyncConnection[Any] | None = None
+        try:
+            async with self._pool.connection() as conn:
+                return await run(conn, items), None, False
+        except Exception as exc:  # noqa: BLE001 - reported to the requests, by the caller
+            if conn is not None and conn.closed:
+                await self._lost(conn)
+                return [], exc, True
+            return [], exc, _no_connection(exc)
 
     async def close(self) -> None:
         for task in (self._reading, self._flusher):
