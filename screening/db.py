@@ -179,19 +179,34 @@ def make_engine(settings: Settings) -> Engine:
         return engine
     # hide_parameters: bound values (custody records, dates of birth) never reach logs or error messages.
     return create_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size, pool_pre_ping=True,
-                         hide_parameters=True, connect_args=connect_timeout(make_url(url)))
+                         hide_parameters=True, connect_args=connect_args(make_url(url)))
 
 
-# Seconds a new PostgreSQL connection may take to be made, unless the URL sets `connect_timeout` itself. libpq's own
-# default is to wait for ever: a database host cut off by the network, or one that took the connection and never
-# answered, held a request (and a pool's reconnecting worker) for as long as the operating system's TCP timeouts
-# allowed, or for ever.
+# libpq's waits on the network, bounded for both pools (`connect_args`); a setting the URL gives itself is kept.
+# - CONNECT_TIMEOUT: seconds a new connection may take to be made. libpq's own default is to wait for ever: a database
+#   host cut off by the network, or one that took the connection and never answered, held a request (and a pool's
+#   reconnecting worker) for as long as the operating system's TCP timeouts allowed, or for ever.
+# - TCP_USER_TIMEOUT: seconds that what a connection sent may stay unacknowledged before the kernel closes it. When the
+#   network to the database goes silent (a failover that moved its address, a host that died, a firewall or NAT that
+#   forgot the connection) packets are lost rather than refused, and nothing tells the client: Linux sends them again
+#   for about 15 minutes (tcp_retries2) before failing the call. Measured here with the packets of one connection
+#   dropped (scratch; the message of the commit that set these gives it): a query was still waiting after 30 s, and
+#   failed in 3.4 s with a 3 s timeout. A healthy network acknowledges in milliseconds, and a slow query is not cut
+#   short: its bytes were acknowledged when it was sent.
+# - keepalives: a connection quiet for KEEPALIVE_IDLE seconds is probed every KEEPALIVE_INTERVAL seconds, so one that
+#   died while idle in a pool is closed there, and a firewall or NAT keeps its entry for it. With TCP_USER_TIMEOUT set,
+#   Linux closes it once a probe has gone unanswered that long.
 CONNECT_TIMEOUT = 5
+TCP_USER_TIMEOUT = 5
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 10, 5, 3
 
 
-def connect_timeout(url: URL) -> dict[str, Any]:
-    """The connection arguments that bound a PostgreSQL connection's making (`CONNECT_TIMEOUT`), for both pools."""
-    return {} if "connect_timeout" in url.query else {"connect_timeout": CONNECT_TIMEOUT}
+def connect_args(url: URL) -> dict[str, Any]:
+    """The connection arguments that bound a PostgreSQL connection's waits on the network (above), for both pools."""
+    args = {"connect_timeout": CONNECT_TIMEOUT, "tcp_user_timeout": TCP_USER_TIMEOUT * 1000, "keepalives": 1,
+            "keepalives_idle": KEEPALIVE_IDLE, "keepalives_interval": KEEPALIVE_INTERVAL,
+            "keepalives_count": KEEPALIVE_COUNT}
+    return {name: value for name, value in args.items() if name not in url.query}
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -53,7 +53,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeEngine
 
-from screening.db import BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT, connect_timeout, sqlite_busy, sqlite_pragmas, writer_gate
+from screening.db import BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT, connect_args, sqlite_busy, sqlite_pragmas, writer_gate
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection, AsyncCursor
@@ -842,8 +842,8 @@ class PostgresHot(HotDatabase):
         url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
             url, min_size=pool_size, max_size=pool_size, open=False, name="screening-hot", timeout=POOL_WAIT,
-            # Named in pg_stat_activity; a connection's making bounded as the ORM's is.
-            kwargs={"autocommit": True, "application_name": "screening-hot", **connect_timeout(engine.url)},
+            # Named in pg_stat_activity; its waits on the network bounded as the ORM's are.
+            kwargs={"autocommit": True, "application_name": "screening-hot", **connect_args(engine.url)},
             configure=self._configure,
         )
         # Which drain of the pool each connection came after (`_lost`): weakly held, as the pool owns them.
@@ -919,10 +919,10 @@ class PostgresHot(HotDatabase):
         meanwhile waits for the next.
 
         A batch whose statements failed is tried again item by item, so one bad item fails alone. One whose
-        connection was lost (cut in a failover) is tried again
+        connection was lost (cut in a failover, or closed by the kernel when the network went silent) is tried again
         whole, once, on a new connection (`_lost`): the items were not at fault. Once the pool has had no connection
         to give, or a second connection was lost, the items left fail with that error at once: each would only wait
-        as long again (`POOL_WAIT`)."""
+        as long again (`POOL_WAIT`, or `screening.db.TCP_USER_TIMEOUT`)."""
         batch: list[Any] = []
         try:
             while waiting:

@@ -14,6 +14,7 @@ if [[ $profile == dev ]]; then
   # npm, which Debian's npm package conflicts with, so Debian's is installed only when none is there.
   command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
   apt_packages+=(wrk)  # the benchmark's load generator (python -m bench)
+  apt_packages+=(iptables)  # a test drops the packets of a database connection, as a network cut does
 fi
 missing=()
 for p in "${apt_packages[@]}"; do

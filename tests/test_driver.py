@@ -4,12 +4,14 @@ audit chain, all-or-nothing transactions, and a loop that never waits on SQLite'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import json
 import sqlite3
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -624,7 +626,8 @@ def test_after_a_failover_the_hot_pool_replaces_its_connections_at_the_first_it_
     """A failover or a restarted PostgreSQL cuts every connection. The hot routes' pool does not ping (a round trip
     per tap), so the first request to meet a dead connection finds it: a write fails, as a 503 that says to send it
     again, and the pool replaces all its connections made before. The write sent again, and the reads after it, go
-    through on new ones, and the audit chain stays whole."""
+    through on new ones, and the audit chain stays whole. (A read that finds a dead connection is tried again on a
+    new one: `test_requests_get_through_in_time_when_the_network_to_the_database_goes_silent`.)"""
     from sqlalchemy import create_engine, text
 
     with _served_on(pg_url, tmp_path) as (client, session, h, url):
@@ -727,6 +730,149 @@ def test_a_database_that_never_answers_fails_a_new_connection_in_time(
             assert database_unavailable(raised.value)
         finally:
             engine.dispose()
-    assert db.connect_timeout(make_url(url + "?connect_timeout=9")) == {}
-    assert db.connect_timeout(make_url(url)) == {"connect_timeout": 1}
+    assert "connect_timeout" not in db.connect_args(make_url(url + "?connect_timeout=9"))
+    assert db.connect_args(make_url(url))["connect_timeout"] == 1
+    # The same holds for the network's other bounds (test_requests_get_through_in_time_when_the_network_...).
+    assert {"keepalives", "tcp_user_timeout"}.isdisjoint(db.connect_args(make_url(url + "?keepalives=0&tcp_user_timeout=0")))
 
+
+@contextmanager
+def _network_silent(links: list[tuple[int, int | None]], *, lifted_after: float) -> Iterator[None]:
+    """Every packet dropped between each server port and its client port (None: any), both ways, as a network cut
+    does: nothing is refused or reset, the packets are just lost. Lifted on the way out, and after `lifted_after`
+    seconds whatever the test is doing, so that a request that would wait out TCP's own 15 minutes fails the test
+    instead of hanging it."""
+    import shutil
+    import subprocess
+    import threading
+
+    if shutil.which("iptables") is None:
+        pytest.skip("needs iptables to drop packets (Debian package iptables; scripts/bootstrap.sh dev installs it)")
+    rules = [["INPUT", "-p", "tcp", *ends, "-j", "DROP"] for server, client in links for ends in (
+        ["--sport", str(server), *(["--dport", str(client)] if client else [])],
+        ["--dport", str(server), *(["--sport", str(client)] if client else [])])]
+    added: list[list[str]] = []
+    lock = threading.Lock()
+
+    def lift() -> None:
+        with lock:
+            while added:
+                subprocess.run(["iptables", "-D", *added.pop()], check=True, capture_output=True)
+
+    for rule in rules:
+        done = subprocess.run(["iptables", "-A", *rule], capture_output=True, text=True)
+        if done.returncode != 0:
+            lift()
+            pytest.skip(f"iptables may not add a rule here (needs root, or CAP_NET_ADMIN): {done.stderr.strip()}")
+        added.append(rule)
+    timer = threading.Timer(lifted_after, lift)
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        lift()
+
+
+def test_requests_get_through_in_time_when_the_network_to_the_database_goes_silent(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connections go silent: a failover that moved the database's address, or a firewall or NAT that forgot
+    them. Packets are lost rather than refused, and nothing tells the client: TCP sends again for about 15 minutes
+    before it fails the call, and every tap waited that long. The service's connections are closed once what they
+    sent stays unacknowledged for `TCP_USER_TIMEOUT`; the hot pool then replaces all its connections, and the ORM's
+    finds its connection dead on its check-out ping and reconnects. So each request is answered, late by that
+    timeout, and none fails."""
+    from sqlalchemy import create_engine, text
+
+    timeout = 2  # seconds; shorter than the service's own, to keep the test short
+    monkeypatch.setattr(db, "TCP_USER_TIMEOUT", timeout)
+    name = make_url(pg_url).database
+    admin = create_engine(make_url(pg_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with _served_on(pg_url, tmp_path) as (client, _session, h, url):
+            assert client.get("/api/v1/screens", headers=h).status_code == 200  # the ORM's pool holds a connection
+            with admin.connect() as conn:  # every connection to the database: both of the app's pools, and the test's
+                ports = conn.execute(text(
+                    "SELECT client_port, application_name FROM pg_stat_activity "
+                    "WHERE datname = :name AND backend_type = 'client backend'"), {"name": name}).all()
+            assert [row.application_name for row in ports].count("screening-hot") == 2, ports
+            with _network_silent([(5432, row.client_port) for row in ports], lifted_after=6 * timeout + 5):
+                # Four tablets at once: the read that meets a silent connection is tried again on a new one, and those
+                # queued behind it go on new ones too.
+                started = time.monotonic()
+                with ThreadPoolExecutor(4) as tablets:
+                    reads = list(tablets.map(lambda _: client.get(url, headers=h), range(4)))
+                took = time.monotonic() - started
+                assert [r.status_code for r in reads] == [200] * 4, [r.text for r in reads]
+                assert timeout <= took < timeout + 1.5, f"the reads were answered after {took:.1f} s"
+                started = time.monotonic()
+                listed = client.get("/api/v1/screens", headers=h)
+                took = time.monotonic() - started
+                assert listed.status_code == 200, listed.text
+                assert timeout <= took < timeout + 1.5, f"the list was answered after {took:.1f} s"
+                started = time.monotonic()
+                patched = client.patch(url + "/answers", json={"answers": {"phq9_1": 3}}, headers=h)
+                assert patched.status_code == 200, patched.text
+                assert time.monotonic() - started < 1, "the PATCH met a silent connection"
+    finally:
+        admin.dispose()
+
+
+@contextmanager
+def _relay(to: tuple[str, int]) -> Iterator[int]:
+    """A TCP relay on a port of its own to `to`, for as long as the context lasts: its port. Packets to and from that
+    port can then be dropped without touching any other connection to the server."""
+    import socket
+    import threading
+
+    def pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def serve(listener: socket.socket) -> None:
+        with contextlib.suppress(OSError):  # the listener closed
+            while True:
+                client, _ = listener.accept()
+                upstream = socket.create_connection(to)
+                for source, sink in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=pump, args=(source, sink), daemon=True).start()
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        threading.Thread(target=serve, args=(listener,), daemon=True).start()
+        yield listener.getsockname()[1]
+
+
+def test_requests_fail_in_time_while_the_network_to_the_database_stays_silent(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A network cut that lasts: the connections go silent, and no new one can be made. A hot read gives up on its
+    connection after `TCP_USER_TIMEOUT` and on a new one after `POOL_WAIT`, a route on the ORM's pool after the
+    timeout and `CONNECT_TIMEOUT`: each is answered 503 in seconds, where TCP alone would have held it about
+    15 minutes. Once the network is back, the pools reconnect on their own."""
+    timeout, wait, connect = 2, 2.0, 1  # seconds; shorter than the service's own, to keep the test short
+    monkeypatch.setattr(db, "TCP_USER_TIMEOUT", timeout)
+    monkeypatch.setattr(driver, "POOL_WAIT", wait)
+    monkeypatch.setattr(db, "CONNECT_TIMEOUT", connect)
+    server = make_url(pg_url)
+    with _relay((server.host or "127.0.0.1", server.port or 5432)) as port:
+        with _served_on(server.set(port=port).render_as_string(hide_password=False), tmp_path) as (
+                client, _session, h, url):
+            assert client.get("/api/v1/screens", headers=h).status_code == 200  # the ORM's pool holds a connection
+            with _network_silent([(port, None)], lifted_after=6 * timeout + 5):
+                for request, bound in ((lambda: client.get(url, headers=h), timeout + wait),
+                                       (lambda: client.get("/api/v1/screens", headers=h), timeout + connect)):
+                    started = time.monotonic()
+                    r = request()
+                    took = time.monotonic() - started
+                    assert (r.status_code, r.headers.get("retry-after")) == (503, "1"), r.text
+                    assert timeout <= took < bound + 1.5, f"{r.request.url.path} was answered after {took:.1f} s"
+            deadline = time.monotonic() + 30
+            while client.get(url, headers=h).status_code != 200:
+                assert time.monotonic() < deadline, "the hot pool did not reconnect in 30 s"
+            assert client.patch(url + "/answers", json={"answers": {"phq9_1": 1}}, headers=h).status_code == 200
+            assert client.get("/api/v1/screens", headers=h).status_code == 200
