@@ -742,13 +742,23 @@ def _network_silent(links: list[tuple[int, int | None]], *, lifted_after: float)
     does: nothing is refused or reset, the packets are just lost. Lifted on the way out, and after `lifted_after`
     seconds whatever the test is doing, so that a request that would wait out TCP's own 15 minutes fails the test
     instead of hanging it."""
+    import os
+    import re
+    import shlex
     import shutil
     import subprocess
     import threading
 
     if shutil.which("iptables") is None:
         pytest.skip("needs iptables to drop packets (Debian package iptables; scripts/bootstrap.sh dev installs it)")
-    rules = [["INPUT", "-p", "tcp", *ends, "-j", "DROP"] for server, client in links for ends in (
+    # Each rule names the process that added it. A test process killed before it lifted its rules would leave them
+    # dropping the packets of whatever next took those ports: those of processes gone are deleted first.
+    listed = subprocess.run(["iptables", "-S", "INPUT"], capture_output=True, text=True).stdout.splitlines()
+    for line in listed:
+        if (found := re.search(r'--comment "?screening-test-(\d+)', line)) and not Path(f"/proc/{found[1]}").exists():
+            subprocess.run(["iptables", *shlex.split(line.replace("-A", "-D", 1))], capture_output=True)
+    tag = ["-m", "comment", "--comment", f"screening-test-{os.getpid()}"]
+    rules = [["INPUT", "-p", "tcp", *ends, *tag, "-j", "DROP"] for server, client in links for ends in (
         ["--sport", str(server), *(["--dport", str(client)] if client else [])],
         ["--dport", str(server), *(["--sport", str(client)] if client else [])])]
     added: list[list[str]] = []
@@ -826,11 +836,13 @@ def _relay(to: tuple[str, int]) -> Iterator[int]:
     import socket
     import threading
 
+    ends: list[socket.socket] = []
+
     def pump(source: socket.socket, sink: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
                 sink.sendall(data)
-        for end in (source, sink):
+        for end in (source, sink):  # the other direction's pump sees the end too
             with contextlib.suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
 
@@ -838,13 +850,17 @@ def _relay(to: tuple[str, int]) -> Iterator[int]:
         with contextlib.suppress(OSError):  # the listener closed
             while True:
                 client, _ = listener.accept()
-                upstream = socket.create_connection(to)
+                ends.extend((client, upstream := socket.create_connection(to)))
                 for source, sink in ((client, upstream), (upstream, client)):
                     threading.Thread(target=pump, args=(source, sink), daemon=True).start()
 
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        threading.Thread(target=serve, args=(listener,), daemon=True).start()
-        yield listener.getsockname()[1]
+    try:
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            threading.Thread(target=serve, args=(listener,), daemon=True).start()
+            yield listener.getsockname()[1]
+    finally:
+        for end in ends:
+            end.close()
 
 
 def test_requests_fail_in_time_while_the_network_to_the_database_stays_silent(
