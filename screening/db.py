@@ -196,17 +196,36 @@ def make_engine(settings: Settings) -> Engine:
 # - keepalives: a connection quiet for KEEPALIVE_IDLE seconds is probed every KEEPALIVE_INTERVAL seconds, so one that
 #   died while idle in a pool is closed there, and a firewall or NAT keeps its entry for it. With TCP_USER_TIMEOUT set,
 #   Linux closes it once a probe has gone unanswered that long.
+# - LOCK_TIMEOUT and IDLE_IN_TRANSACTION_TIMEOUT, the server's own limits for the session (through libpq's options).
+#   Every write appends to the audit chain, whose lock (pg_advisory_xact_lock, in audit_append) it holds until its
+#   transaction ends, and a write to a screen holds the screen's row. An instance that stopped mid-transaction (a
+#   paused virtual machine, a stuck process, a network cut its server has not noticed: the server's own keepalives
+#   wait two hours) held them for as long, and every write of every instance queued behind it. Now a statement waits
+#   at most LOCK_TIMEOUT seconds for a lock, then fails (503: sent again, it goes through once the lock is free), and
+#   the server ends a session left idle in its transaction for IDLE_IN_TRANSACTION_TIMEOUT seconds, rolling it back
+#   and releasing its locks. No transaction of the service waits on the service for more than a fraction of a second.
+#   The migrations' transaction turns both off for itself (`screening.migrate.upgrade`): it waits for another
+#   instance's migrations to finish, and a migration may compute between its statements.
 CONNECT_TIMEOUT = 5
 TCP_USER_TIMEOUT = 5
 KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 10, 5, 3
+LOCK_TIMEOUT = 5
+IDLE_IN_TRANSACTION_TIMEOUT = 15
 
 
 def connect_args(url: URL) -> dict[str, Any]:
-    """The connection arguments that bound a PostgreSQL connection's waits on the network (above), for both pools."""
-    args = {"connect_timeout": CONNECT_TIMEOUT, "tcp_user_timeout": TCP_USER_TIMEOUT * 1000, "keepalives": 1,
-            "keepalives_idle": KEEPALIVE_IDLE, "keepalives_interval": KEEPALIVE_INTERVAL,
-            "keepalives_count": KEEPALIVE_COUNT}
-    return {name: value for name, value in args.items() if name not in url.query}
+    """The connection arguments that bound a PostgreSQL connection's waits (above), for both pools. A setting the URL
+    gives itself is kept; the server's limits go before any `options` of the URL's, which thus win."""
+    args: dict[str, Any] = {
+        "connect_timeout": CONNECT_TIMEOUT, "tcp_user_timeout": TCP_USER_TIMEOUT * 1000, "keepalives": 1,
+        "keepalives_idle": KEEPALIVE_IDLE, "keepalives_interval": KEEPALIVE_INTERVAL,
+        "keepalives_count": KEEPALIVE_COUNT}
+    args = {name: value for name, value in args.items() if name not in url.query}
+    given = url.query.get("options", ())
+    args["options"] = " ".join([f"-c lock_timeout={LOCK_TIMEOUT * 1000}",
+                                f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT * 1000}",
+                                *([given] if isinstance(given, str) else given)])
+    return args
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -44,7 +44,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 import anyio.to_thread
 from sqlalchemy import ARRAY, Engine, Insert, Select, Table, bindparam, column, func, insert, select, true
@@ -719,11 +719,17 @@ def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
     future.add_done_callback(_retrieved)
 
 
-def _no_connection(exc: BaseException | None) -> bool:
-    """The pool had no connection to give within `POOL_WAIT`."""
-    from psycopg_pool import PoolTimeout  # not at the top: SQLite's start does not import psycopg
+# Why a batch failed: its items (a statement's error: tried again one by one), its connection (lost: tried again whole
+# on a new one), or a wait that ran out (no connection, or a lock held by another, in time: the items left fail at once).
+Blame = Literal["items", "connection", "wait"]
 
-    return isinstance(exc, PoolTimeout)
+
+def _waited_out(exc: BaseException) -> bool:
+    """The pool had no connection to give within `POOL_WAIT`, or a lock was not had within `LOCK_TIMEOUT`."""
+    from psycopg.errors import LockNotAvailable  # not at the top: SQLite's start does not import psycopg
+    from psycopg_pool import PoolTimeout
+
+    return isinstance(exc, PoolTimeout | LockNotAvailable)
 
 
 def _cancel_unanswered(items: list[Any]) -> None:
@@ -921,46 +927,45 @@ class PostgresHot(HotDatabase):
         A batch whose statements failed is tried again item by item, so one bad item fails alone. One whose
         connection was lost (cut in a failover, or closed by the kernel when the network went silent) is tried again
         whole, once, on a new connection (`_lost`): the items were not at fault. Once the pool has had no connection
-        to give, or a second connection was lost, the items left fail with that error at once: each would only wait
-        as long again (`POOL_WAIT`, or `screening.db.TCP_USER_TIMEOUT`)."""
+        to give, a lock was not had in time, or a second connection was lost, the items left fail with that error at
+        once: each would only wait as long again (`POOL_WAIT`, `screening.db.LOCK_TIMEOUT` or `TCP_USER_TIMEOUT`)."""
         batch: list[Any] = []
         try:
             while waiting:
                 batch = waiting[:]
                 waiting.clear()
-                results, failed, lost = await self._attempt(run, batch)
-                if lost and not _no_connection(failed):
-                    results, failed, lost = await self._attempt(run, batch)
+                results, failed, blame = await self._attempt(run, batch)
+                if blame == "connection":
+                    results, failed, blame = await self._attempt(run, batch)
                 if failed is None:
                     for item, result in zip(batch, results, strict=True):
                         item[-1].set_result(result)
                     continue
                 for item in batch:
-                    if lost:
+                    if blame != "items":
                         _fail(item[-1], failed)
                         continue
-                    one, exc, lost_now = await self._attempt(run, [item])
+                    one, exc, why = await self._attempt(run, [item])
                     if exc is None:
                         item[-1].set_result(one[0])
                     else:
                         _fail(item[-1], exc)
-                        failed, lost = exc, lost_now
+                        failed, blame = exc, why
         finally:
             _cancel_unanswered(batch)  # all answered, unless this task was cancelled mid-batch
 
     async def _attempt(self, run: Callable[[AsyncConnection[Any], list[Any]], Awaitable[list[Any]]],
-                       items: list[Any]) -> tuple[list[Any], BaseException | None, bool]:
-        """`run` on a connection of the pool: its results, or the error and whether the connection is gone (none was
-        given, or the one given was lost), which is no fault of the items."""
+                       items: list[Any]) -> tuple[list[Any], BaseException | None, Blame | None]:
+        """`run` on a connection of the pool: its results, or the error and whose fault it is (`Blame`)."""
         conn: AsyncConnection[Any] | None = None
         try:
             async with self._pool.connection() as conn:
-                return await run(conn, items), None, False
+                return await run(conn, items), None, None
         except Exception as exc:  # noqa: BLE001 - reported to the requests, by the caller
             if conn is not None and conn.closed:
                 await self._lost(conn)
-                return [], exc, True
-            return [], exc, _no_connection(exc)
+                return [], exc, "connection"
+            return [], exc, "wait" if _waited_out(exc) else "items"
 
     async def close(self) -> None:
         for task in (self._reading, self._flusher):

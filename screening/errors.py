@@ -122,9 +122,12 @@ def database_unavailable(exc: BaseException) -> bool:
         return sqlite_busy(exc)
     # psycopg's OperationalError covers a lost or refused connection, the pool's timeout (psycopg_pool.PoolTimeout),
     # the server's refusals for want of resources (too many connections, a cancelled statement) and a transaction it
-    # rolled back to break a deadlock or a serialisation failure: each may go through when sent again.
+    # rolled back to break a deadlock or a serialisation failure: each may go through when sent again. Also a session
+    # the server ended for idling in its transaction (screening.db.IDLE_IN_TRANSACTION_TIMEOUT), which psycopg counts
+    # among its InternalErrors: the instance was held up past the limit, and nothing of the transaction was kept.
     psycopg = sys.modules.get("psycopg")
-    return psycopg is not None and isinstance(exc, psycopg.OperationalError)
+    return psycopg is not None and isinstance(
+        exc, psycopg.OperationalError | psycopg.errors.IdleInTransactionSessionTimeout)
 
 
 def install_handlers(app: FastAPI, *, postgresql: bool = False) -> None:

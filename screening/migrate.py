@@ -33,6 +33,10 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
     cfg = alembic_config()
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
+            # The serving limits (screening.db.LOCK_TIMEOUT, IDLE_IN_TRANSACTION_TIMEOUT) are off for this transaction:
+            # it waits for another instance's migrations, and a migration may compute between its statements.
+            conn.execute(text("SET LOCAL lock_timeout = 0"))
+            conn.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)

@@ -734,6 +734,11 @@ def test_a_database_that_never_answers_fails_a_new_connection_in_time(
     assert db.connect_args(make_url(url))["connect_timeout"] == 1
     # The same holds for the network's other bounds (test_requests_get_through_in_time_when_the_network_...).
     assert {"keepalives", "tcp_user_timeout"}.isdisjoint(db.connect_args(make_url(url + "?keepalives=0&tcp_user_timeout=0")))
+    # The server's limits go before the URL's own options, which thus win (test_an_instance_stopped_mid_transaction...).
+    options = db.connect_args(make_url(url + "?options=-c%20lock_timeout%3D0%20-c%20search_path%3Dx"))["options"]
+    assert options == (f"-c lock_timeout={db.LOCK_TIMEOUT * 1000} "
+                       f"-c idle_in_transaction_session_timeout={db.IDLE_IN_TRANSACTION_TIMEOUT * 1000} "
+                       "-c lock_timeout=0 -c search_path=x")
 
 
 @contextmanager
@@ -892,3 +897,62 @@ def test_requests_fail_in_time_while_the_network_to_the_database_stays_silent(
                 assert time.monotonic() < deadline, "the hot pool did not reconnect in 30 s"
             assert client.patch(url + "/answers", json={"answers": {"phq9_1": 1}}, headers=h).status_code == 200
             assert client.get("/api/v1/screens", headers=h).status_code == 200
+
+
+def test_an_instance_stopped_mid_transaction_holds_the_others_up_for_seconds_only(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Instance A stops in the middle of a write (a paused virtual machine, a stuck process, a network cut its
+    database server has not noticed) holding a screen's row and the audit chain's lock, which every write and every
+    read's audit entry takes. Instance B's requests, to that screen or another, wait `LOCK_TIMEOUT` at most and are
+    answered 503, where they had waited for as long as A stayed stopped. The server ends A's session once it has been
+    idle in its transaction for `IDLE_IN_TRANSACTION_TIMEOUT`, rolling A's work back and releasing the locks, and B's
+    requests go through."""
+    from sqlalchemy.exc import DBAPIError
+
+    from screening.errors import database_unavailable
+    from screening.screens.models import Screen
+
+    lock, idle = 1, 6  # seconds; shorter than the service's own, to keep the test short
+    monkeypatch.setattr(db, "LOCK_TIMEOUT", lock)
+    monkeypatch.setattr(db, "IDLE_IN_TRANSACTION_TIMEOUT", idle)
+    with _served_on(pg_url, tmp_path) as (client, session, h, url):  # instance B
+        other = f"/api/v1/screens/{create_screen(client, h)['id']}"
+        screen_id = url.rsplit("/", 1)[1]
+        # Instance A: the service's own engine and audit trail, stopped before its commit.
+        a_engine = make_engine(Settings(environment="test", database_url=pg_url, data_dir=tmp_path))
+        a = Session(a_engine)
+        try:
+            a.scalars(select(Screen).where(Screen.id == screen_id).with_for_update()).one()
+            audit.record(a, SYSTEM, "screen.update", "screen", screen_id)
+            audit._write_pending(a)  # as the commit's hook does: the chain's lock is A's until its transaction ends
+            stopped = time.monotonic()
+            for target in (url, other):
+                started = time.monotonic()
+                r = client.patch(target + "/answers", json={"answers": {"phq9_1": 1}}, headers=h)
+                took = time.monotonic() - started
+                assert (r.status_code, r.headers.get("retry-after")) == (503, "1"), (target, r.text)
+                assert lock <= took < lock + 1.5, f"PATCH {target} was answered after {took:.1f} s"
+            # Four reads at once: those in a batch fail together, not each after a wait of its own.
+            started = time.monotonic()
+            with ThreadPoolExecutor(4) as tablets:
+                reads = list(tablets.map(lambda _: client.get(other, headers=h), range(4)))
+            took = time.monotonic() - started
+            assert {(r.status_code, r.headers.get("retry-after")) for r in reads} == {(503, "1")}, reads[0].text
+            assert lock <= took < 2 * lock + 1.5, f"the reads were answered after {took:.1f} s"
+            # The tablet sends its answer again until A's session is ended.
+            while (r := client.patch(url + "/answers", json={"answers": {"phq9_1": 1}}, headers=h)).status_code == 503:
+                assert time.monotonic() - stopped < idle + 10, "A's session was not ended"
+            assert r.status_code == 200, r.text
+            assert time.monotonic() - stopped >= idle  # let through by the end of A's session, not before
+            with pytest.raises(DBAPIError) as ended:  # A, woken: its request is answered 503
+                a.commit()
+            assert database_unavailable(ended.value)
+        finally:
+            a.close()
+            a_engine.dispose()
+        assert client.patch(other + "/answers", json={"answers": {"phq9_1": 1}}, headers=h).status_code == 200
+        session.rollback()
+        kept = select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "screen.update",
+                                                                   AuditEntry.actor == "system")
+        assert session.scalar(kept) == 0  # A's entry was rolled back with the rest of its work

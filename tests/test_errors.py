@@ -19,6 +19,8 @@ from screening.errors import database_unavailable
     PoolTimeout("couldn't get a connection after 30.00 sec"),
     psycopg.errors.QueryCanceled("canceling statement due to statement timeout"),
     psycopg.errors.DeadlockDetected("deadlock detected"),
+    psycopg.errors.LockNotAvailable("canceling statement due to lock timeout"),
+    psycopg.errors.IdleInTransactionSessionTimeout("terminating connection due to idle-in-transaction timeout"),
     sqlite3.OperationalError("database is locked"),
     sa_exc.OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked")),
     sa_exc.OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused")),

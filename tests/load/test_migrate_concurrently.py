@@ -42,3 +42,36 @@ def test_three_instances_migrating_at_once_all_succeed(tmp_path: Path) -> None:
             assert screens == 0
         finally:
             engine.dispose()
+
+
+def test_a_migration_waits_for_another_instances_past_the_serving_lock_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service's connections give up on a lock after `LOCK_TIMEOUT`; the migrations' transaction turns that off,
+    so an instance whose migration waits longer than that for another instance's still migrates."""
+    import threading
+    import time
+
+    import psycopg
+    from sqlalchemy import make_url
+
+    from screening import db
+    from screening.config import Settings
+
+    monkeypatch.setattr(db, "LOCK_TIMEOUT", 1)
+    for url in _postgres_database():
+        # Another instance migrating: it holds the migrations' lock for 2.5 s.
+        other = psycopg.connect(make_url(url).set(drivername="postgresql").render_as_string(hide_password=False))
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (migrate._MIGRATION_LOCK_KEY,))
+        done = threading.Timer(2.5, other.rollback)
+        done.start()
+        engine = db.make_engine(Settings(database_url=url, data_dir=tmp_path))
+        try:
+            started = time.monotonic()
+            migrate.upgrade(engine)
+            assert time.monotonic() - started >= 2  # it did wait for the other, past the lock timeout
+            assert migrate.current_heads(engine) == migrate.script_heads()
+        finally:
+            done.join()
+            other.close()
+            engine.dispose()
