@@ -182,7 +182,7 @@ def make_engine(settings: Settings) -> Engine:
                          hide_parameters=True, connect_args=connect_args(make_url(url)))
 
 
-# libpq's waits on the network, bounded for both pools (`connect_args`); a setting the URL gives itself is kept.
+# A PostgreSQL connection's waits, bounded for both pools (`connect_args`); a setting the URL gives itself is kept.
 # - CONNECT_TIMEOUT: seconds a new connection may take to be made. libpq's own default is to wait for ever: a database
 #   host cut off by the network, or one that took the connection and never answered, held a request (and a pool's
 #   reconnecting worker) for as long as the operating system's TCP timeouts allowed, or for ever.
@@ -190,8 +190,8 @@ def make_engine(settings: Settings) -> Engine:
 #   network to the database goes silent (a failover that moved its address, a host that died, a firewall or NAT that
 #   forgot the connection) packets are lost rather than refused, and nothing tells the client: Linux sends them again
 #   for about 15 minutes (tcp_retries2) before failing the call. Measured here with the packets of one connection
-#   dropped (scratch; the message of the commit that set these gives it): a query was still waiting after 30 s, and
-#   failed in 3.4 s with a 3 s timeout. A healthy network acknowledges in milliseconds, and a slow query is not cut
+#   dropped (scratch; commit 1728f96's message gives it): a query was still waiting after 30 s, and failed in 3.4 s
+#   with a 3 s timeout. A healthy network acknowledges in milliseconds, and a slow query is not cut
 #   short: its bytes were acknowledged when it was sent.
 # - keepalives: a connection quiet for KEEPALIVE_IDLE seconds is probed every KEEPALIVE_INTERVAL seconds, so one that
 #   died while idle in a pool is closed there, and a firewall or NAT keeps its entry for it. With TCP_USER_TIMEOUT set,
