@@ -641,22 +641,33 @@ async def _commit_statements(conn: AsyncConnection[Any], queued: Queued) -> None
 
 
 class _PostgresWriteTx(WriteTx):
+    """A write transaction of round trips on one connection: those up to its commit each end with a Sync alone.
+
+    They go in one pipeline, which is ended only with the transaction. psycopg ends a pipeline with a Sync and then a
+    Flush; PostgreSQL, reading that Flush after it has said it is ready, stops the clock of its
+    idle_in_transaction_session_timeout (`screening.db.IDLE_IN_TRANSACTION_TIMEOUT`) and does not start it again. So
+    a transaction whose first round trip was a whole pipeline was never ended for idling: an instance stopped after
+    it held its screen's row for as long as it stayed stopped."""
+
     def __init__(self, statements: Statements, conn: AsyncConnection[Any]) -> None:
         super().__init__(statements)
         self.conn = conn
         self.begun = False
+        self._pipeline = contextlib.AsyncExitStack()
+        self._sync: Callable[[], Awaitable[None]] | None = None
 
     async def fetch(self, build: Stmt, params: Mapping[str, Any], *,
                     raw: bool = False) -> list[Row]:
         stmt = self.statements[build]
         cur = self.conn.cursor()
-        async with self.conn.pipeline():
-            if not self.begun:
-                await cur.execute("BEGIN")
-                self.begun = True
-            await _send(cur, self._queued)
-            self._queued.clear()
-            await cur.execute(stmt.sql, stmt.params(params))
+        if self._sync is None:
+            self._sync = (await self._pipeline.enter_async_context(self.conn.pipeline())).sync
+            await cur.execute("BEGIN")
+            self.begun = True
+        await _send(cur, self._queued)
+        self._queued.clear()
+        await cur.execute(stmt.sql, stmt.params(params))
+        await self._sync()
         return _rows(stmt, await cur.fetchall(), raw)
 
     async def commit(self) -> None:
@@ -665,9 +676,14 @@ class _PostgresWriteTx(WriteTx):
             await _commit_statements(self.conn, self._queued)
             return
         cur = self.conn.cursor()
-        async with self.conn.pipeline():
-            await _send(cur, self._queued)
-            await cur.execute("COMMIT")
+        await _send(cur, self._queued)
+        await cur.execute("COMMIT")
+        await self._pipeline.aclose()  # sent with the pipeline's end, and its results read
+
+    async def abandon(self, exc: BaseException) -> None:
+        """The pipeline ended after `exc`, if it is open, before the transaction is rolled back."""
+        with contextlib.suppress(Exception):  # psycopg logs what it meets there
+            await self._pipeline.__aexit__(type(exc), exc, exc.__traceback__)
 
 
 class _AppendTx(WriteTx):
@@ -898,7 +914,8 @@ class PostgresHot(HotDatabase):
                 yield tx
                 await self.before_commit(tx)
                 await tx.commit()
-            except BaseException:
+            except BaseException as exc:
+                await tx.abandon(exc)
                 # Rolls back only if a transaction is open; a broken connection is dropped by the pool.
                 if not conn.closed:
                     await conn.rollback()

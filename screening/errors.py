@@ -140,14 +140,15 @@ def install_handlers(app: FastAPI, *, postgresql: bool = False) -> None:
         return problem_response(503, "Service unavailable", UNAVAILABLE_DETAIL, instance=request.url.path,
                                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
-    # A connection that was cut comes back from SQLAlchemy as an OperationalError or an InterfaceError; the other
-    # kinds of DBAPIError (a constraint, say) never mean the database was away, and keep their own path.
-    database_errors: list[type[Exception]] = [sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
-                                              sqlite3.OperationalError]
+    # A connection that was cut comes back from SQLAlchemy as an OperationalError or an InterfaceError, and a session
+    # the server ended for idling in its transaction as an InternalError; the other kinds of DBAPIError (a constraint,
+    # say) never mean the database was away, and keep their own path.
+    database_errors: list[type[Exception]] = [sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.InternalError,
+                                              sa_exc.TimeoutError, sqlite3.OperationalError]
     if postgresql:
         import psycopg
 
-        database_errors.append(psycopg.OperationalError)
+        database_errors += [psycopg.OperationalError, psycopg.errors.IdleInTransactionSessionTimeout]
     for error in database_errors:
         app.add_exception_handler(error, _database)
 

@@ -956,3 +956,32 @@ def test_an_instance_stopped_mid_transaction_holds_the_others_up_for_seconds_onl
         kept = select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "screen.update",
                                                                    AuditEntry.actor == "system")
         assert session.scalar(kept) == 0  # A's entry was rolled back with the rest of its work
+
+
+def test_a_request_held_up_in_its_transaction_past_the_idle_limit_is_answered_503(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stopped instance's own side: a request held up inside its transaction past `IDLE_IN_TRANSACTION_TIMEOUT`
+    (here by a pause put into the service's own code, on the hot lane and on an ORM route) finds, when it goes on,
+    that the server has ended its session. It is answered 503, nothing of it is kept, and the pools carry on."""
+    from screening.screens import service
+
+    monkeypatch.setattr(db, "IDLE_IN_TRANSACTION_TIMEOUT", 1)
+    consent = {"screening": True, "share_with_health": True, "share_with_court": False, "capacity": "has_capacity"}
+    with _served_on(pg_url, tmp_path) as (client, session, h, url):
+        real = {name: getattr(service, name) for name in ("merge_answers", "set_consent")}
+        for name, function in real.items():
+            def held_up(*args: Any, _function: Any = function, **kwargs: Any) -> Any:
+                time.sleep(1.5)  # a stuck process: the hot lane's event loop, or an ORM route's thread
+                return _function(*args, **kwargs)
+            monkeypatch.setattr(service, name, held_up)
+        for r in (client.patch(url + "/answers", json={"answers": {"phq9_1": 2}}, headers=h),
+                  client.put(url + "/consent", json=consent, headers=h)):
+            assert (r.status_code, r.headers.get("retry-after")) == (503, "1"), (r.request.method, r.text)
+        for name, function in real.items():
+            monkeypatch.setattr(service, name, function)
+        assert client.patch(url + "/answers", json={"answers": {"phq9_1": 2}}, headers=h).status_code == 200
+        assert client.put(url + "/consent", json=consent, headers=h).status_code == 200
+        session.rollback()
+        events = select(func.count()).where(AnswerEvent.screen_id == url.rsplit("/", 1)[1])
+        assert session.scalar(events) == 1  # the acknowledged change alone
