@@ -641,13 +641,13 @@ async def _commit_statements(conn: AsyncConnection[Any], queued: Queued) -> None
 
 
 class _PostgresWriteTx(WriteTx):
-    """A write transaction of round trips on one connection: those up to its commit each end with a Sync alone.
+    """A write transaction on one connection, in one pipeline held open until its COMMIT: each round trip before the
+    COMMIT's ends with a Sync alone.
 
-    They go in one pipeline, which is ended only with the transaction. psycopg ends a pipeline with a Sync and then a
-    Flush; PostgreSQL, reading that Flush after it has said it is ready, stops the clock of its
-    idle_in_transaction_session_timeout (`screening.db.IDLE_IN_TRANSACTION_TIMEOUT`) and does not start it again. So
-    a transaction whose first round trip was a whole pipeline was never ended for idling: an instance stopped after
-    it held its screen's row for as long as it stayed stopped."""
+    psycopg ends a pipeline with a Sync and then a Flush; PostgreSQL, reading that Flush after it has said it is
+    ready, stops the clock of its idle_in_transaction_session_timeout (`screening.db.IDLE_IN_TRANSACTION_TIMEOUT`) and
+    does not start it again. So a transaction whose first round trip was a whole pipeline was never ended for idling:
+    an instance stopped after it held its screen's row for as long as it stayed stopped."""
 
     def __init__(self, statements: Statements, conn: AsyncConnection[Any]) -> None:
         super().__init__(statements)
