@@ -135,8 +135,13 @@ def install_handlers(app: FastAPI, *, postgresql: bool = False) -> None:
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         if not database_unavailable(exc):
             raise exc  # the service's own fault: the handler for everything else answers 500
-        # Logged by type only, as below; a warning, not an error: the service itself is not at fault.
-        log.warning("database unavailable on %s %s: %s", request.method, route_template(request.scope), type(exc).__name__)
+        from screening.ops.metrics import DATABASE_UNAVAILABLE  # not at the top: screening.ops imports this module
+
+        # Logged and counted by the driver's error class only (SQLAlchemy's wrapping says less: OperationalError for
+        # a lock timeout and a cut connection alike); a warning, not an error: the service itself is not at fault.
+        route, error = route_template(request.scope), type(getattr(exc, "orig", None) or exc).__name__
+        log.warning("database unavailable on %s %s: %s", request.method, route, error)
+        DATABASE_UNAVAILABLE.labels(request.method, route, error).inc()
         return problem_response(503, "Service unavailable", UNAVAILABLE_DETAIL, instance=request.url.path,
                                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 

@@ -964,9 +964,12 @@ def test_a_request_held_up_in_its_transaction_past_the_idle_limit_is_answered_50
     """The stopped instance's own side: a request held up inside its transaction past `IDLE_IN_TRANSACTION_TIMEOUT`
     (here by a pause put into the service's own code, on the hot lane and on an ORM route) finds, when it goes on,
     that the server has ended its session. It is answered 503, nothing of it is kept, and the pools carry on."""
+    from prometheus_client import REGISTRY
+
     from screening.screens import service
 
     monkeypatch.setattr(db, "IDLE_IN_TRANSACTION_TIMEOUT", 1)
+    patch = {"answers": {"phq9_1": 2}}
     consent = {"screening": True, "share_with_health": True, "share_with_court": False, "capacity": "has_capacity"}
     with _served_on(pg_url, tmp_path) as (client, session, h, url):
         real = {name: getattr(service, name) for name in ("merge_answers", "set_consent")}
@@ -975,12 +978,15 @@ def test_a_request_held_up_in_its_transaction_past_the_idle_limit_is_answered_50
                 time.sleep(1.5)  # a stuck process: the hot lane's event loop, or an ORM route's thread
                 return _function(*args, **kwargs)
             monkeypatch.setattr(service, name, held_up)
-        for r in (client.patch(url + "/answers", json={"answers": {"phq9_1": 2}}, headers=h),
-                  client.put(url + "/consent", json=consent, headers=h)):
+        ended = {"method": "PUT", "route": "/api/v1/screens/{screen_id}/consent", "error": "IdleInTransactionSessionTimeout"}
+        before = REGISTRY.get_sample_value("screening_database_unavailable_total", ended) or 0
+        for r in (client.patch(url + "/answers", json=patch, headers=h), client.put(url + "/consent", json=consent, headers=h)):
             assert (r.status_code, r.headers.get("retry-after")) == (503, "1"), (r.request.method, r.text)
+        # Counted by the driver's error, not SQLAlchemy's wrapping of it (InternalError): what an operator alerts on.
+        assert REGISTRY.get_sample_value("screening_database_unavailable_total", ended) == before + 1
         for name, function in real.items():
             monkeypatch.setattr(service, name, function)
-        assert client.patch(url + "/answers", json={"answers": {"phq9_1": 2}}, headers=h).status_code == 200
+        assert client.patch(url + "/answers", json=patch, headers=h).status_code == 200
         assert client.put(url + "/consent", json=consent, headers=h).status_code == 200
         session.rollback()
         events = select(func.count()).where(AnswerEvent.screen_id == url.rsplit("/", 1)[1])

@@ -63,8 +63,16 @@ def test_a_request_that_waits_out_sqlites_write_lock_is_answered_503(
     path = tmp_path / "screening.db"
     url = f"sqlite:///{path}"
     _migrate(url, tmp_path)
+    token = "metrics-token-0123456789abcdefghijklmnop"
     settings = Settings(environment="test", database_url=url, data_dir=tmp_path, secret_key=TEST_SECRET,
-                        person_key=TEST_SECRET + "-person")
+                        person_key=TEST_SECRET + "-person", metrics_token=token)
+
+    def unavailable() -> dict[str, float]:
+        """The counter's samples in /metrics (this process's registry, which other tests here add to as well)."""
+        text = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
+        return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                if line.startswith("screening_database_unavailable_total{")}
+
     engine = db.make_engine(settings)
     session = db.make_session_factory(engine)()
     try:
@@ -73,6 +81,7 @@ def test_a_request_that_waits_out_sqlites_write_lock_is_answered_503(
             session.rollback()
             screen_url = f"/api/v1/screens/{create_screen(client, h)['id']}"
             patch = {"answers": {"phq9_1": 2}}
+            before = unavailable()
             outside = sqlite3.connect(path, isolation_level=None)
             try:
                 outside.execute("BEGIN IMMEDIATE")  # the write lock, held outside the service's writer gate
@@ -95,6 +104,12 @@ def test_a_request_that_waits_out_sqlites_write_lock_is_answered_503(
                 "database unavailable on PATCH /api/v1/screens/{screen_id}/answers",
                 "database unavailable on GET /api/v1/screens/{screen_id}",
                 "database unavailable on POST /api/v1/screens"], warned
+            # Counted by route and by the driver's error (sqlite3's, for the ORM's route too), for an operator's alert.
+            counted = {sample: n - before.get(sample, 0) for sample, n in unavailable().items()}
+            assert {sample: n for sample, n in counted.items() if n} == {
+                f'screening_database_unavailable_total{{error="OperationalError",method="{method}",route="{route}"}}': 1
+                for method, route in (("PATCH", "/api/v1/screens/{screen_id}/answers"),
+                                      ("GET", "/api/v1/screens/{screen_id}"), ("POST", "/api/v1/screens"))}
             assert client.patch(screen_url + "/answers", json=patch, headers=h).status_code == 200
             assert client.get(screen_url, headers=h).json()["answers"] == {"phq9_1": 2}
         events = select(func.count()).select_from(AnswerEvent)

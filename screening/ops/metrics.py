@@ -35,6 +35,12 @@ REQUESTS_IN_ERROR = Counter(
     "Requests answered with a 5xx status, by route template.",
     ["method", "route"],
 )
+DATABASE_UNAVAILABLE = Counter(
+    "screening_database_unavailable",
+    "Requests answered 503 because the database did not answer in time, by route template and the error met (the "
+    "driver's class: PoolTimeout, LockNotAvailable, OperationalError...).",
+    ["method", "route", "error"],
+)
 
 
 class ServiceCollector(Collector):
