@@ -652,9 +652,8 @@ class _PostgresWriteTx(WriteTx):
     def __init__(self, statements: Statements, conn: AsyncConnection[Any]) -> None:
         super().__init__(statements)
         self.conn = conn
-        self.begun = False
         self._pipeline = contextlib.AsyncExitStack()
-        self._sync: Callable[[], Awaitable[None]] | None = None
+        self._sync: Callable[[], Awaitable[None]] | None = None  # the open pipeline's, once the transaction has begun
 
     async def fetch(self, build: Stmt, params: Mapping[str, Any], *,
                     raw: bool = False) -> list[Row]:
@@ -663,7 +662,6 @@ class _PostgresWriteTx(WriteTx):
         if self._sync is None:
             self._sync = (await self._pipeline.enter_async_context(self.conn.pipeline())).sync
             await cur.execute("BEGIN")
-            self.begun = True
         await _send(cur, self._queued)
         self._queued.clear()
         await cur.execute(stmt.sql, stmt.params(params))
@@ -672,7 +670,7 @@ class _PostgresWriteTx(WriteTx):
 
     async def commit(self) -> None:
         """What is queued and COMMIT, in one round trip."""
-        if not self.begun:
+        if self._sync is None:
             await _commit_statements(self.conn, self._queued)
             return
         cur = self.conn.cursor()
@@ -907,8 +905,19 @@ class PostgresHot(HotDatabase):
         return _rows(stmt, await asyncio.shield(done), raw)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[WriteTx]:
+    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A connection of the pool, for a write or a batch; one that an error finds lost goes to `_lost`."""
         async with self._pool.connection() as conn:
+            try:
+                yield conn
+            except BaseException:
+                if conn.closed:
+                    await self._lost(conn)
+                raise
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[WriteTx]:
+        async with self._connection() as conn:
             tx = _PostgresWriteTx(self.statements, conn)
             try:
                 yield tx
@@ -919,8 +928,6 @@ class PostgresHot(HotDatabase):
                 # Rolls back only if a transaction is open; a broken connection is dropped by the pool.
                 if not conn.closed:
                     await conn.rollback()
-                else:
-                    await self._lost(conn)
                 raise
 
     @asynccontextmanager
@@ -976,11 +983,10 @@ class PostgresHot(HotDatabase):
         """`run` on a connection of the pool: its results, or the error and whose fault it is (`Blame`)."""
         conn: AsyncConnection[Any] | None = None
         try:
-            async with self._pool.connection() as conn:
+            async with self._connection() as conn:
                 return await run(conn, items), None, None
         except Exception as exc:  # noqa: BLE001 - reported to the requests, by the caller
             if conn is not None and conn.closed:
-                await self._lost(conn)
                 return [], exc, "connection"
             return [], exc, "wait" if _waited_out(exc) else "items"
 
