@@ -120,14 +120,18 @@ def database_unavailable(exc: BaseException) -> bool:
         return exc.connection_invalidated or (exc.orig is not None and database_unavailable(exc.orig))
     if isinstance(exc, sqlite3.OperationalError):
         return sqlite_busy(exc)
-    # psycopg's OperationalError covers a lost or refused connection, the pool's timeout (psycopg_pool.PoolTimeout),
-    # the server's refusals for want of resources (too many connections, a cancelled statement) and a transaction it
-    # rolled back to break a deadlock or a serialisation failure: each may go through when sent again. Also a session
-    # the server ended for idling in its transaction (screening.db.IDLE_IN_TRANSACTION_TIMEOUT), which psycopg counts
-    # among its InternalErrors: the instance was held up past the limit, and nothing of the transaction was kept.
-    psycopg = sys.modules.get("psycopg")
-    return psycopg is not None and isinstance(
-        exc, psycopg.OperationalError | psycopg.errors.IdleInTransactionSessionTimeout)
+    psycopg = sys.modules.get("psycopg")  # imported only where the database is PostgreSQL
+    return psycopg is not None and isinstance(exc, _psycopg_unavailable(psycopg))
+
+
+def _psycopg_unavailable(psycopg: Any) -> tuple[type[Exception], ...]:
+    """psycopg's errors that say the database is away. Its OperationalError covers a lost or refused connection, the
+    pool's timeout (psycopg_pool.PoolTimeout), the server's refusals for want of resources (too many connections, a
+    cancelled statement, a lock not had in time) and a transaction it rolled back to break a deadlock or a
+    serialisation failure: each may go through when sent again. Also a session the server ended for idling in its
+    transaction (screening.db.IDLE_IN_TRANSACTION_TIMEOUT), which psycopg counts among its InternalErrors: the
+    instance was held up past the limit, and nothing of the transaction was kept."""
+    return psycopg.OperationalError, psycopg.errors.IdleInTransactionSessionTimeout
 
 
 def install_handlers(app: FastAPI, *, postgresql: bool = False) -> None:
@@ -153,7 +157,7 @@ def install_handlers(app: FastAPI, *, postgresql: bool = False) -> None:
     if postgresql:
         import psycopg
 
-        database_errors += [psycopg.OperationalError, psycopg.errors.IdleInTransactionSessionTimeout]
+        database_errors += _psycopg_unavailable(psycopg)
     for error in database_errors:
         app.add_exception_handler(error, _database)
 
