@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -12,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from screening.auth.models import Role, User
 from screening.auth.service import create_user
-from screening.db import utcnow
+from screening.config import Settings
+from screening.db import make_engine, make_session_factory, utcnow
 from screening.screens.models import Screen
 
 PASSWORD = "a long test passphrase"
@@ -79,3 +83,31 @@ def earlier_contact(client: TestClient, session: Session, headers: dict[str, str
     answer(client, headers, s["id"], answers)
     backdate(session, s["id"], days_ago)
     return s
+
+
+@contextmanager
+def served_on(database_url: str, tmp_path: Path, **settings: Any) -> Iterator[tuple[TestClient, Session, dict[str, str], str]]:
+    """The app on a migrated database (two hot connections unless `settings` say otherwise), in a TestClient, with a
+    nurse and one screen she has read once: the client, a session on the database, her headers and the screen's URL.
+    The audit chain is checked on the way out."""
+    from screening.app import create_app
+    from screening.audit.service import verify_chain
+    from tests.conftest import TEST_SECRET
+
+    config = Settings(**{"environment": "test", "database_url": database_url, "data_dir": tmp_path,
+                         "secret_key": TEST_SECRET, "person_key": TEST_SECRET + "-person", "db_concurrency": 2,
+                         **settings})
+    engine = make_engine(config)
+    session = make_session_factory(engine)()
+    try:
+        with TestClient(create_app(config), raise_server_exceptions=False) as client:
+            h = headers_for(client, make_user(session))
+            url = f"/api/v1/screens/{create_screen(client, h)['id']}"
+            session.rollback()
+            assert client.get(url, headers=h).status_code == 200
+            yield client, session, h, url
+        session.rollback()
+        assert verify_chain(session).ok
+    finally:
+        session.close()
+        engine.dispose()

@@ -35,7 +35,7 @@ from screening.model.schemas import AssessmentRead
 from screening.screens.models import AnswerEvent
 from screening.screens.schemas import ScreenRead
 from tests.conftest import run_on_a_loop_of_its_own as _run
-from tests.factories import answer, create_screen, give_consent, headers_for, make_user
+from tests.factories import answer, create_screen, give_consent, headers_for, make_user, served_on
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
@@ -594,33 +594,6 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
         yield url
 
 
-@contextmanager
-def _served_on(pg_url: str, tmp_path: Path) -> Iterator[tuple[TestClient, Session, dict[str, str], str]]:
-    """The app on the module's PostgreSQL database (two hot connections), in a TestClient, with a nurse and one
-    screen she has read once: the client, a session on the database, her headers and the screen's URL. The audit
-    chain is checked on the way out."""
-    from screening.app import create_app
-    from screening.db import make_session_factory
-    from tests.conftest import TEST_SECRET
-
-    settings = Settings(environment="test", database_url=pg_url, data_dir=tmp_path, secret_key=TEST_SECRET,
-                        person_key=TEST_SECRET + "-person", db_concurrency=2)
-    engine = make_engine(settings)
-    session = make_session_factory(engine)()
-    try:
-        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-            h = headers_for(client, make_user(session))
-            url = f"/api/v1/screens/{create_screen(client, h)['id']}"
-            session.rollback()
-            assert client.get(url, headers=h).status_code == 200
-            yield client, session, h, url
-        session.rollback()
-        assert verify_chain(session).ok
-    finally:
-        session.close()
-        engine.dispose()
-
-
 def test_after_a_failover_the_hot_pool_replaces_its_connections_at_the_first_it_finds_cut(
         pg_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A failover or a restarted PostgreSQL cuts every connection. The hot routes' pool does not ping (a round trip
@@ -630,7 +603,7 @@ def test_after_a_failover_the_hot_pool_replaces_its_connections_at_the_first_it_
     new one: `test_requests_get_through_in_time_when_the_network_to_the_database_goes_silent`.)"""
     from sqlalchemy import create_engine, text
 
-    with _served_on(pg_url, tmp_path) as (client, session, h, url):
+    with served_on(pg_url, tmp_path) as (client, session, h, url):
         admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
         hot = text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
                    "AND application_name = 'screening-hot'")
@@ -673,7 +646,7 @@ def test_hot_requests_fail_fast_while_the_database_refuses_connections(
     # ALTER DATABASE from another database: this one will refuse connections.
     admin = create_engine(make_url(pg_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
-        with _served_on(pg_url, tmp_path) as (client, _session, h, url):
+        with served_on(pg_url, tmp_path) as (client, _session, h, url):
             with admin.connect() as conn:
                 conn.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false'))
                 conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name "
@@ -805,7 +778,7 @@ def test_requests_get_through_in_time_when_the_network_to_the_database_goes_sile
     name = make_url(pg_url).database
     admin = create_engine(make_url(pg_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
-        with _served_on(pg_url, tmp_path) as (client, _session, h, url):
+        with served_on(pg_url, tmp_path) as (client, _session, h, url):
             assert client.get("/api/v1/screens", headers=h).status_code == 200  # the ORM's pool holds a connection
             with admin.connect() as conn:  # every connection to the database: both of the app's pools, and the test's
                 ports = conn.execute(text(
@@ -881,7 +854,7 @@ def test_requests_fail_in_time_while_the_network_to_the_database_stays_silent(
     monkeypatch.setattr(db, "CONNECT_TIMEOUT", connect)
     server = make_url(pg_url)
     with _relay((server.host or "127.0.0.1", server.port or 5432)) as port:
-        with _served_on(server.set(port=port).render_as_string(hide_password=False), tmp_path) as (
+        with served_on(server.set(port=port).render_as_string(hide_password=False), tmp_path) as (
                 client, _session, h, url):
             assert client.get("/api/v1/screens", headers=h).status_code == 200  # the ORM's pool holds a connection
             with _network_silent([(port, None)], lifted_after=6 * timeout + 5):
@@ -916,7 +889,7 @@ def test_an_instance_stopped_mid_transaction_holds_the_others_up_for_seconds_onl
     lock, idle = 1, 6  # seconds; shorter than the service's own, to keep the test short
     monkeypatch.setattr(db, "LOCK_TIMEOUT", lock)
     monkeypatch.setattr(db, "IDLE_IN_TRANSACTION_TIMEOUT", idle)
-    with _served_on(pg_url, tmp_path) as (client, session, h, url):  # instance B
+    with served_on(pg_url, tmp_path) as (client, session, h, url):  # instance B
         other = f"/api/v1/screens/{create_screen(client, h)['id']}"
         screen_id = url.rsplit("/", 1)[1]
         # Instance A: the service's own engine and audit trail, stopped before its commit.
@@ -971,7 +944,7 @@ def test_a_request_held_up_in_its_transaction_past_the_idle_limit_is_answered_50
     monkeypatch.setattr(db, "IDLE_IN_TRANSACTION_TIMEOUT", 1)
     patch = {"answers": {"phq9_1": 2}}
     consent = {"screening": True, "share_with_health": True, "share_with_court": False, "capacity": "has_capacity"}
-    with _served_on(pg_url, tmp_path) as (client, session, h, url):
+    with served_on(pg_url, tmp_path) as (client, session, h, url):
         real = {name: getattr(service, name) for name in ("merge_answers", "set_consent")}
         for name, function in real.items():
             def held_up(*args: Any, _function: Any = function, **kwargs: Any) -> Any:

@@ -48,73 +48,57 @@ def test_a_request_that_waits_out_sqlites_write_lock_is_answered_503(
     """On SQLite, a writer outside the service (a maintenance script, say) can hold the database's write lock. The
     service's writers wait for it up to `BUSY_TIMEOUT_MS`, then the request is answered 503 with Retry-After, not
     500: nothing is saved, a read is not served unaudited, and once the lock is free the same requests go through."""
-    from fastapi.testclient import TestClient
     from sqlalchemy import func, select
 
     from screening import db
-    from screening.app import create_app
-    from screening.audit.service import verify_chain
-    from screening.config import Settings
     from screening.screens.models import AnswerEvent
-    from tests.conftest import TEST_SECRET, _migrate
-    from tests.factories import create_screen, headers_for, make_user
+    from tests.conftest import _migrate
+    from tests.factories import served_on
 
     monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 1000)  # the service's own is 15 s
     path = tmp_path / "screening.db"
     url = f"sqlite:///{path}"
     _migrate(url, tmp_path)
     token = "metrics-token-0123456789abcdefghijklmnop"
-    settings = Settings(environment="test", database_url=url, data_dir=tmp_path, secret_key=TEST_SECRET,
-                        person_key=TEST_SECRET + "-person", metrics_token=token)
+    with served_on(url, tmp_path, metrics_token=token) as (client, session, h, screen_url):
 
-    def unavailable() -> dict[str, float]:
-        """The counter's samples in /metrics (this process's registry, which other tests here add to as well)."""
-        text = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
-        return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                if line.startswith("screening_database_unavailable_total{")}
+        def unavailable() -> dict[str, float]:
+            """The counter's samples in /metrics (this process's registry, which other tests here add to as well)."""
+            text = client.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
+            return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                    if line.startswith("screening_database_unavailable_total{")}
 
-    engine = db.make_engine(settings)
-    session = db.make_session_factory(engine)()
-    try:
-        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-            h = headers_for(client, make_user(session))
-            session.rollback()
-            screen_url = f"/api/v1/screens/{create_screen(client, h)['id']}"
-            patch = {"answers": {"phq9_1": 2}}
-            before = unavailable()
-            outside = sqlite3.connect(path, isolation_level=None)
-            try:
-                outside.execute("BEGIN IMMEDIATE")  # the write lock, held outside the service's writer gate
-                for method, target, body in (("PATCH", screen_url + "/answers", patch), ("GET", screen_url, None),
-                                             ("POST", "/api/v1/screens", {"custody_record": "CR/9/26",
-                                                                          "date_of_birth": "1990-01-01",
-                                                                          "sex": "female",
-                                                                          "custody_suite": "Leeds Central"})):
-                    started = time.monotonic()
-                    r = client.request(method, target, json=body, headers=h)
-                    took = time.monotonic() - started
-                    assert (r.status_code, r.headers.get("retry-after")) == (503, "1"), (method, target, r.text)
-                    assert r.headers["content-type"] == "application/problem+json"
-                    assert 1 <= took < 3, f"{method} {target} was answered after {took:.1f} s"
-            finally:
-                outside.rollback()
-                outside.close()
-            warned = [r.getMessage() for r in caplog.records if r.name == "screening.errors"]
-            assert [w.split(": ")[0] for w in warned] == [
-                "database unavailable on PATCH /api/v1/screens/{screen_id}/answers",
-                "database unavailable on GET /api/v1/screens/{screen_id}",
-                "database unavailable on POST /api/v1/screens"], warned
-            # Counted by route and by the driver's error (sqlite3's, for the ORM's route too), for an operator's alert.
-            counted = {sample: n - before.get(sample, 0) for sample, n in unavailable().items()}
-            assert {sample: n for sample, n in counted.items() if n} == {
-                f'screening_database_unavailable_total{{error="OperationalError",method="{method}",route="{route}"}}': 1
-                for method, route in (("PATCH", "/api/v1/screens/{screen_id}/answers"),
-                                      ("GET", "/api/v1/screens/{screen_id}"), ("POST", "/api/v1/screens"))}
-            assert client.patch(screen_url + "/answers", json=patch, headers=h).status_code == 200
-            assert client.get(screen_url, headers=h).json()["answers"] == {"phq9_1": 2}
-        events = select(func.count()).select_from(AnswerEvent)
-        assert session.scalar(events) == 1  # the acknowledged change alone
-        assert verify_chain(session).ok
-    finally:
-        session.close()
-        engine.dispose()
+        patch = {"answers": {"phq9_1": 2}}
+        before = unavailable()
+        outside = sqlite3.connect(path, isolation_level=None)
+        try:
+            outside.execute("BEGIN IMMEDIATE")  # the write lock, held outside the service's writer gate
+            for method, target, body in (("PATCH", screen_url + "/answers", patch), ("GET", screen_url, None),
+                                         ("POST", "/api/v1/screens", {"custody_record": "CR/9/26",
+                                                                      "date_of_birth": "1990-01-01",
+                                                                      "sex": "female",
+                                                                      "custody_suite": "Leeds Central"})):
+                started = time.monotonic()
+                r = client.request(method, target, json=body, headers=h)
+                took = time.monotonic() - started
+                assert (r.status_code, r.headers.get("retry-after")) == (503, "1"), (method, target, r.text)
+                assert r.headers["content-type"] == "application/problem+json"
+                assert 1 <= took < 3, f"{method} {target} was answered after {took:.1f} s"
+        finally:
+            outside.rollback()
+            outside.close()
+        warned = [r.getMessage() for r in caplog.records if r.name == "screening.errors"]
+        assert [w.split(": ")[0] for w in warned] == [
+            "database unavailable on PATCH /api/v1/screens/{screen_id}/answers",
+            "database unavailable on GET /api/v1/screens/{screen_id}",
+            "database unavailable on POST /api/v1/screens"], warned
+        # Counted by route and by the driver's error (sqlite3's, for the ORM's route too), for an operator's alert.
+        counted = {sample: n - before.get(sample, 0) for sample, n in unavailable().items()}
+        assert {sample: n for sample, n in counted.items() if n} == {
+            f'screening_database_unavailable_total{{error="OperationalError",method="{method}",route="{route}"}}': 1
+            for method, route in (("PATCH", "/api/v1/screens/{screen_id}/answers"),
+                                  ("GET", "/api/v1/screens/{screen_id}"), ("POST", "/api/v1/screens"))}
+        assert client.patch(screen_url + "/answers", json=patch, headers=h).status_code == 200
+        assert client.get(screen_url, headers=h).json()["answers"] == {"phq9_1": 2}
+        session.rollback()
+        assert session.scalar(select(func.count()).select_from(AnswerEvent)) == 1  # the acknowledged change alone

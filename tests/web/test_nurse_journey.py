@@ -3,6 +3,7 @@ back, resolves a conflict, sees the assessment and finalises; a person declines;
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from playwright.sync_api import Page, Route, expect
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from screening.errors import PROBLEM_MEDIA_TYPE, RETRY_AFTER_SECONDS, UNAVAILABLE_DETAIL
 from screening.screens.models import Answer, AnswerEvent, Consent, Screen
 from tests.factories import make_user
 from tests.web.helpers import Api, check_accessibility, current_item, question_count, sign_in
@@ -379,9 +381,10 @@ class TestOffline:
                 route.continue_()
                 return
             away.append(route.request.method)
-            route.fulfill(status=503, headers={"Retry-After": "1", "Content-Type": "application/problem+json"},
-                          body='{"title": "Service unavailable", "status": 503, '
-                               '"detail": "The database did not answer. Try again in a moment."}')
+            # What the service's handler sends (screening.errors), without taking its database away.
+            route.fulfill(status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS),
+                                               "Content-Type": PROBLEM_MEDIA_TYPE},
+                          body=json.dumps({"title": "Service unavailable", "status": 503, "detail": UNAVAILABLE_DETAIL}))
 
         page.route("**/api/v1/screens/*/answers", database_away_twice)
         page.locator("#question").get_by_label("Several days", exact=True).check()
