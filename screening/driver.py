@@ -169,6 +169,9 @@ class Statements:
 BeforeCommit = Callable[["WriteTx"], Awaitable[None]]
 # Statements waiting to run, each with its parameter sets (several: an executemany).
 Queued = list[tuple[Compiled, list[dict[str, Any]]]]
+# Statements run in one transaction of their own, the last returning one row whose first column says whether a
+# transaction that was cut off at its commit had committed (`WriteTx.witness`).
+Witness = Sequence[tuple["Stmt", Mapping[str, Any]]]
 
 
 def _rows(stmt: Compiled, rows: Sequence[Sequence[Any]], raw: bool) -> list[Row]:
@@ -208,6 +211,9 @@ class WriteTx(ABC):
         # units in one (each unit's changes to it are undone with the unit); elsewhere a unit is a transaction.
         self.shared: dict[str, Any] = {} if shared is None else shared
         self._queued: Queued = []
+        # How to tell, on another connection, whether this transaction committed: set by a hook (the audit module's,
+        # by the entry it appends) for an append, whose batch is tried again only where it did not (`PostgresHot`).
+        self.witness: Witness | None = None
 
     def add(self, build: Stmt, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> None:
         """Queue a statement with one parameter set, or several (an executemany); none queues nothing."""
@@ -690,7 +696,7 @@ class _AppendTx(WriteTx):
         raise TypeError("an append only adds rows: use write() to read inside a transaction")
 
 
-_Unit = tuple[Queued, "asyncio.Future[None]"]
+_Unit = tuple[Queued, Witness | None, "asyncio.Future[None]"]
 
 
 class _Read(NamedTuple):
@@ -760,7 +766,7 @@ def _merged(units: list[_Unit]) -> Queued:
     unit's next statement joins a group after the one its last joined); the units, independent appends, need
     none among themselves."""
     groups: Queued = []
-    for queued, _ in units:
+    for queued, *_ in units:
         at = 0
         for stmt, many in queued:
             for i in range(at, len(groups)):
@@ -937,20 +943,24 @@ class PostgresHot(HotDatabase):
         await self.before_commit(tx)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        self._appends.append((tx._queued, done))
+        self._appends.append((tx._queued, tx.witness, done))
         if _idle(self._flusher):
-            self._flusher = _serving(self._appends, self._in_batches(self._appends, _run_units))
+            self._flusher = _serving(self._appends, self._in_batches(self._appends, _run_units, self._landed))
         await asyncio.shield(done)
 
     async def _in_batches(self, waiting: list[Any],
-                          run: Callable[[AsyncConnection[Any], list[Any]], Awaitable[list[Any]]]) -> None:
+                          run: Callable[[AsyncConnection[Any], list[Any]], Awaitable[list[Any]]],
+                          landed: Callable[[list[Any]], Awaitable[bool | None]] | None = None) -> None:
         """Run what is `waiting` (items whose last member is the future their requester awaits) in batches until
         none is left: each batch on one connection, by `run`, which gives one result per item; what comes in
         meanwhile waits for the next.
 
         A batch whose statements failed is tried again item by item, so one bad item fails alone. One whose
         connection was lost (cut in a failover, or closed by the kernel when the network went silent) is tried again
-        whole, once, on a new connection (`_lost`): the items were not at fault. Once the pool has had no connection
+        whole, once, on a new connection (`_lost`): the items were not at fault. Writes are first asked whether they
+        `landed`: a connection lost at the COMMIT may have been lost after the server committed, and a batch of appends
+        sent again would then be written twice; one that landed is answered as done, and one that cannot be told
+        fails as the connection did. Once the pool has had no connection
         to give, a lock was not had in time, or a second connection was lost, the items left fail with that error at
         once: each would only wait as long again (`POOL_WAIT`, `screening.db.LOCK_TIMEOUT` or `TCP_USER_TIMEOUT`)."""
         batch: list[Any] = []
@@ -960,7 +970,13 @@ class PostgresHot(HotDatabase):
                 waiting.clear()
                 results, failed, blame = await self._attempt(run, batch)
                 if blame == "connection":
-                    results, failed, blame = await self._attempt(run, batch)
+                    done = False if landed is None else await landed(batch)
+                    if done is None:
+                        blame = "wait"  # none of them can be sent again, nor told done
+                    elif done:
+                        results, failed, blame = [None] * len(batch), None, None
+                    else:
+                        results, failed, blame = await self._attempt(run, batch)
                 if failed is None:
                     for item, result in zip(batch, results, strict=True):
                         item[-1].set_result(result)
@@ -989,6 +1005,27 @@ class PostgresHot(HotDatabase):
             if conn is not None and conn.closed:
                 return [], exc, "connection"
             return [], exc, "wait" if _waited_out(exc) else "items"
+
+    async def _landed(self, units: list[_Unit]) -> bool | None:
+        """Whether a batch of appends whose connection was lost committed before it was (the units of a batch commit
+        together): the first unit's witness, read on another connection. None where it cannot be told: no unit has a
+        witness, or that connection fails too."""
+        witness = next((w for _, w, _ in units if w is not None), None)
+        if witness is None:
+            return None
+        try:
+            async with self._connection() as conn, conn.transaction():
+                cur = conn.cursor()
+                for build, params in witness:
+                    stmt = self.statements[build]
+                    await cur.execute(stmt.sql, stmt.params(params))
+                row = await cur.fetchone()
+        except Exception as exc:  # noqa: BLE001 - the batch fails with the error that lost its connection
+            # The class alone: a driver's message can quote the values sent.
+            log.warning("could not tell whether a batch of appends cut off at its commit was written: %s",
+                        type(exc).__name__)
+            return None
+        return bool(row and row[0])
 
     async def close(self) -> None:
         for task in (self._reading, self._flusher):

@@ -9,13 +9,15 @@ import hashlib
 import itertools
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -567,19 +569,19 @@ def test_a_batch_of_appends_keeps_each_units_order(shapes: list[list[str]]) -> N
     """A batch of appends on PostgreSQL sends each statement's rows together (`driver._merged`): every row
     once, and each unit's statements in the order it made them (a later one may depend on an earlier)."""
     statements = {name: driver.Compiled(name, (), ()) for name in "ABC"}
-    units: list[Any] = [([(statements[name], [{"unit": u, "n": n}]) for n, name in enumerate(shape)], None)
+    units: list[Any] = [([(statements[name], [{"unit": u, "n": n}]) for n, name in enumerate(shape)], None, None)
                         for u, shape in enumerate(shapes)]
     sent = [(stmt.sql, row["unit"], row["n"]) for stmt, rows in driver._merged(units) for row in rows]
     assert sorted(sent) == sorted((name, u, n) for u, shape in enumerate(shapes) for n, name in enumerate(shape))
     for u, shape in enumerate(shapes):
         assert [n for _, unit, n in sent if unit == u] == list(range(len(shape)))
-    assert all(len(queued) == len(shape) for (queued, _), shape in zip(units, shapes, strict=True))  # untouched
+    assert all(len(queued) == len(shape) for (queued, *_), shape in zip(units, shapes, strict=True))  # untouched
 
 
 def test_appends_of_one_shape_go_as_one_statement_each() -> None:
     record, entry = driver.Compiled("record", (), ()), driver.Compiled("audit", (), ())
-    assessments = [([(record, [{"n": n}]), (entry, [{"n": n}])], None) for n in range(16)]
-    reads: list[Any] = [([(entry, [{"n": n}])], None) for n in range(16)]
+    assessments = [([(record, [{"n": n}]), (entry, [{"n": n}])], None, None) for n in range(16)]
+    reads: list[Any] = [([(entry, [{"n": n}])], None, None) for n in range(16)]
     assert [(stmt.sql, len(rows)) for stmt, rows in driver._merged(assessments)] == [("record", 16), ("audit", 16)]
     assert [(stmt.sql, len(rows)) for stmt, rows in driver._merged(reads)] == [("audit", 16)]
 
@@ -807,30 +809,74 @@ def test_requests_get_through_in_time_when_the_network_to_the_database_goes_sile
         admin.dispose()
 
 
+@dataclass
+class _Cut:
+    """Makes a relay cut the first connection, once armed, whose client sends `marker`: before those bytes reach the
+    server ("request"), or after, dropping the server's answer ("answer"). PostgreSQL answers at the Sync that ends a
+    round trip (psycopg sends no Flush before it), so by the time an answer is dropped the server has run all the
+    round trip held, COMMIT included: the client is left not knowing whether its transaction committed, as when a
+    connection fails at that moment."""
+
+    marker: bytes
+    at: Literal["request", "answer"] = "answer"
+    armed: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def arm(self) -> None:
+        self.done.clear()
+        self.armed = True
+
+    def takes(self, data: bytes) -> bool:
+        """Whether this connection, sending `data`, is the one to cut (once per arming)."""
+        with self.lock:
+            if self.armed and self.marker in data:
+                self.armed = False
+                return True
+            return False
+
+
 @contextmanager
-def _relay(to: tuple[str, int]) -> Iterator[int]:
+def _relay(to: tuple[str, int], cut: _Cut | None = None) -> Iterator[int]:
     """A TCP relay on a port of its own to `to`, for as long as the context lasts: its port. Packets to and from that
-    port can then be dropped without touching any other connection to the server."""
+    port can then be dropped without touching any other connection to the server; or a connection cut (`_Cut`)."""
     import socket
-    import threading
 
     ends: list[socket.socket] = []
 
-    def pump(source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                sink.sendall(data)
-        for end in (source, sink):  # the other direction's pump sees the end too
+    def close(*pair: socket.socket) -> None:
+        for end in pair:  # the other direction's pump sees the end too
             with contextlib.suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)
+
+    def to_server(client: socket.socket, upstream: socket.socket, doomed: threading.Event) -> None:
+        with contextlib.suppress(OSError):
+            while data := client.recv(65536):
+                if cut is not None and not doomed.is_set() and cut.takes(data):
+                    doomed.set()
+                    if cut.at == "request":
+                        cut.done.set()
+                        break
+                upstream.sendall(data)
+        close(client, upstream)
+
+    def to_client(upstream: socket.socket, client: socket.socket, doomed: threading.Event) -> None:
+        with contextlib.suppress(OSError):
+            while data := upstream.recv(65536):
+                if cut is not None and doomed.is_set():  # cut at the answer: the request cut never had one
+                    cut.done.set()
+                    break
+                client.sendall(data)
+        close(upstream, client)
 
     def serve(listener: socket.socket) -> None:
         with contextlib.suppress(OSError):  # the listener closed
             while True:
                 client, _ = listener.accept()
                 ends.extend((client, upstream := socket.create_connection(to)))
-                for source, sink in ((client, upstream), (upstream, client)):
-                    threading.Thread(target=pump, args=(source, sink), daemon=True).start()
+                doomed = threading.Event()  # this connection is the one to cut
+                threading.Thread(target=to_server, args=(client, upstream, doomed), daemon=True).start()
+                threading.Thread(target=to_client, args=(upstream, client, doomed), daemon=True).start()
 
     try:
         with socket.create_server(("127.0.0.1", 0)) as listener:
@@ -870,6 +916,39 @@ def test_requests_fail_in_time_while_the_network_to_the_database_stays_silent(
                 assert time.monotonic() < deadline, "the hot pool did not reconnect in 30 s"
             assert client.patch(url + "/answers", json={"answers": {"phq9_1": 1}}, headers=h).status_code == 200
             assert client.get("/api/v1/screens", headers=h).status_code == 200
+
+
+@pytest.mark.parametrize("at", ["answer", "request"])
+def test_a_reads_audit_entry_cut_off_at_its_commit_is_written_once(pg_url: str, tmp_path: Path, at: str) -> None:
+    """A read's audit entry goes in a batch of appends; a connection lost with the batch sent may have been lost before
+    the server had it ("request") or after it had committed it ("answer"), and the client cannot tell which. Sent
+    again whole, the batch would record the read twice in the chain; failed, a read the chain records would be
+    answered 503. So the pool asks, on a new connection, whether the batch's first entry is in the chain: either way
+    the read is answered 200 and recorded once."""
+    from sqlalchemy import create_engine
+
+    server = make_url(pg_url)
+    cut = _Cut(b"audit_append", cast(Literal["request", "answer"], at))
+    with _relay((server.host or "127.0.0.1", server.port or 5432), cut) as port:
+        with served_on(server.set(port=port).render_as_string(hide_password=False), tmp_path) as (
+                client, _session, h, url):
+            sid = url.rsplit("/", 1)[1]
+            reads = select(func.count()).where(AuditEntry.record_id == sid, AuditEntry.action == "screen.read")
+            admin = create_engine(pg_url)  # not through the relay
+            try:
+                with admin.connect() as conn:
+                    before = conn.execute(reads).scalar_one()
+                cut.arm()
+                read = client.get(url, headers=h)
+                assert cut.done.is_set(), "the relay cut nothing"
+                assert read.status_code == 200, read.text
+                with admin.connect() as conn:
+                    assert conn.execute(reads).scalar_one() == before + 1
+                assert client.get(url, headers=h).status_code == 200  # and on
+                with admin.connect() as conn:
+                    assert conn.execute(reads).scalar_one() == before + 2
+            finally:
+                admin.dispose()
 
 
 def test_an_instance_stopped_mid_transaction_holds_the_others_up_for_seconds_only(

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, Integer, String, Table, bindparam, event, func, select
+from sqlalchemy import JSON, Integer, String, Table, bindparam, event, exists, func, select
 from sqlalchemy.orm import Session
 
 from screening.audit.models import AuditEntry
 from screening.db import UTCDateTime, utcnow
-from screening.driver import WriteTx, insert_rows
+from screening.driver import Witness, WriteTx, insert_rows
 
 GENESIS = "0" * 64
 _PENDING = "audit_pending"
@@ -134,6 +134,26 @@ _APPEND_FN = select(func.audit_append(
 ))
 
 
+# The lock `audit_append` takes (migration 0006): held by an append from its call to its transaction's end.
+CHAIN_LOCK = 7305001
+# Whether an entry is in the chain, read after taking the chain's lock, so that an append already under way has
+# ended first (READ COMMITTED: the second statement's snapshot is taken after the lock is granted).
+_LOCK_CHAIN = select(func.pg_advisory_xact_lock(CHAIN_LOCK))
+_HAS_ENTRY = select(exists().where(
+    _t.c.record_id == bindparam("record_id", type_=String), _t.c.action == bindparam("action", type_=String),
+    _t.c.actor == bindparam("actor", type_=String), _t.c.at == bindparam("at", type_=UTCDateTime)))
+
+
+def _witness(pending: list[Pending]) -> Witness | None:
+    """How to tell whether the transaction appending `pending` committed: its first entry with a record id (the
+    index to find it by) is in the chain or not. Its time is to the microsecond, and it names its actor and action."""
+    for actor, action, _type, record_id, _detail, at in pending:
+        if record_id is not None:
+            return ((_LOCK_CHAIN, {}),
+                    (_HAS_ENTRY, {"record_id": record_id, "action": action, "actor": actor.username, "at": at}))
+    return None
+
+
 def _write_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
@@ -160,6 +180,7 @@ async def write_hot(tx: WriteTx) -> None:
         return
     if tx.dialect == "postgresql":
         tx.add(_APPEND_FN, [_appended(entry) for entry in pending])
+        tx.witness = _witness(pending)
         return
     # The chain's last hash: read once per transaction, then carried from unit to unit of a group commit (the
     # transaction holds the write lock, so no other writer appends meanwhile).
