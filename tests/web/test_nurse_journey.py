@@ -368,6 +368,36 @@ class TestOffline:
         assert stored_answers(session, screen_id) == {"phq9_1": 1}
         api.close()
 
+    def test_a_service_out_of_reach_while_online_is_not_called_offline(
+        self, page: Page, session: Session, live_url: str
+    ) -> None:
+        """The tablet is online but its requests do not reach the service (every instance restarting, a proxy down, a
+        Wi-Fi portal): after the try again, the banner says the service cannot be reached, not that she is offline,
+        which would send her to check a tablet that is fine. The answer goes once the service is back."""
+        api, screen_id = on_the_first_question_watching_the_banner(page, session, live_url)
+        refused: list[str] = []
+        reachable = False
+
+        def refuse_until_reachable(route: Route) -> None:
+            if reachable:
+                route.continue_()
+                return
+            refused.append(route.request.method)
+            route.abort("connectionrefused")
+
+        page.route("**/api/v1/screens/*/answers", refuse_until_reachable)
+        page.locator("#question").get_by_label("Several days", exact=True).check()
+        expect(page.locator("#sync-banner")).to_have_text(
+            re.compile(r"Cannot reach the service: will sync \(1 answer waiting\)"))
+        assert refused[:2] == ["PATCH", "PATCH"]  # the first, then the one sent again a moment later
+        assert stored_answers(session, screen_id) == {}
+        reachable = True  # no `online` event comes, as none would: the queue's own timer sends it again
+        expect(page.locator("#sync-banner")).to_have_text(re.compile("Saved"), timeout=10_000)
+        states = banner_states(page)
+        assert not any("Offline" in s for s in states), states
+        assert stored_answers(session, screen_id) == {"phq9_1": 1}
+        api.close()
+
     def test_answers_wait_while_the_service_answers_503_and_she_is_told_why(
         self, page: Page, session: Session, live_url: str
     ) -> None:

@@ -313,6 +313,9 @@ const LD = (() => {
     const left = await pending();
     const waiting = `${left.length} ${left.length === 1 ? "answer" : "answers"} waiting`;
     if (unavailable) showBanner("offline", `Waiting for the service: will sync (${waiting})`);
+    // Failed at the transport twice while the browser says it is online: the service, not her network, is out of
+    // reach (an instance down, a proxy, a captive Wi-Fi portal); "Offline" would send her to check the tablet.
+    else if (offline && navigator.onLine) showBanner("offline", `Cannot reach the service: will sync (${waiting})`);
     else if (offline) showBanner("offline", `Offline: will sync (${waiting})`);
     else if (left.some((e) => e.conflict)) showBanner("error", "Some answers need your choice before they can be saved.");
     else if (!left.length) showBanner("saved", "Saved");
