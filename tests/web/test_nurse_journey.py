@@ -398,6 +398,45 @@ class TestOffline:
         assert stored_answers(session, screen_id) == {"phq9_1": 1}
         api.close()
 
+    def test_pages_call_the_service_out_of_reach_while_online_and_offline_when_not(
+        self, page: Page, session: Session
+    ) -> None:
+        """A request that never reaches the service is put to the nurse as the browser sees it: with a network, the
+        service cannot be reached (try again in a moment); with none, she is offline (try again when the network is
+        back). The screen she tried to open is opened once, when she can."""
+        nurse = make_user(session)
+        sign_in(page, nurse.username)
+        expect(page.get_by_role("heading", name="Today's screens")).to_be_visible()
+        reachable = False
+
+        def refuse_until_reachable(route: Route) -> None:
+            if reachable:
+                route.continue_()
+            else:
+                route.abort("connectionrefused")
+
+        page.route(re.compile(r"/api/v1/screens(\?|$)"), refuse_until_reachable)  # the list, and opening a screen
+        page.reload()
+        expect(page.locator("#screens-error")).to_have_text(
+            "The service cannot be reached: today's list cannot be loaded. Open screens still work.")
+        page.get_by_role("link", name="Open a new screen").click()
+        page.get_by_label("Custody record number").fill("CR/05555/26")
+        page.get_by_label("Date of birth").fill("1979-03-04")
+        summary = page.locator("#error-summary")
+        page.get_by_role("button", name="Open screen").click()
+        expect(summary).to_contain_text("The service cannot be reached: the screen was not opened. Try again in a "
+                                        "moment. It will not be opened twice.")
+        page.context.set_offline(True)
+        page.get_by_role("button", name="Open screen").click()
+        expect(summary).to_contain_text("Offline: the screen was not opened. Try again when the network is back.")
+        page.context.set_offline(False)
+        reachable = True
+        page.get_by_role("button", name="Open screen").click()
+        expect(page.get_by_role("heading", name="Consent and capacity")).to_be_visible()
+        opened = session.scalars(select(Screen.id).where(Screen.custody_record == "CR/05555/26")).all()
+        session.rollback()
+        assert len(opened) == 1
+
     def test_answers_wait_while_the_service_answers_503_and_she_is_told_why(
         self, page: Page, session: Session, live_url: str
     ) -> None:

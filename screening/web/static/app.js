@@ -61,7 +61,17 @@ const LD = (() => {
       this.problem = problem || {};
     }
   }
-  class OfflineError extends Error {}
+  // A request that never reached the service. Where the browser reports no network it is "Offline"; where it reports
+  // one, the service is what is out of reach (an instance restarting, a proxy down, a Wi-Fi portal), and "Offline"
+  // would send the nurse to check a tablet that is fine. `again` says when to try again.
+  class OfflineError extends Error {
+    constructor() {
+      const online = navigator.onLine;
+      super(online ? "The service cannot be reached" : "Offline");
+      this.online = online;
+      this.again = online ? "Try again in a moment." : "Try again when the network is back.";
+    }
+  }
 
   async function api(method, path, { body, headers, raw } = {}) {
     const h = Object.assign({ Accept: "application/json" }, headers || {});
@@ -76,7 +86,7 @@ const LD = (() => {
     try {
       response = await fetch(path, { method, headers: h, body: payload, cache: "no-store" });
     } catch (e) {
-      throw new OfflineError("offline");
+      throw new OfflineError();
     }
     if (response.status === 401 && path !== "/api/v1/auth/token") {
       showBanner("signin", "Signed out: sign in again to carry on. Unsent answers stay on this device.");
@@ -442,7 +452,7 @@ const LD = (() => {
       return true;
     } catch (err) {
       let text;
-      if (err instanceof OfflineError) text = "Offline: the report needs a connection.";
+      if (err instanceof OfflineError) text = `${err.message}: the report cannot be loaded now.`;
       else if (err.status === 404) text = "Court information reports will appear here once the reports feature is installed on this service.";
       else if (err.status === 403) text = "No report: " + err.message;
       else if (err.status === 409) text = "The report is available once the screen is finalised.";

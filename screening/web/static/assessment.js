@@ -78,7 +78,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   } catch (err) {
     $("#model").replaceChildren(el("p", { class: "notice", text: err.status === 404
       ? "The model's result for each domain will appear here once the model is installed on this service. Instrument scores and flags are below."
-      : err instanceof LD.OfflineError ? "Offline: the model's result needs a connection." : "The model's result could not be loaded: " + err.message }));
+      : err instanceof LD.OfflineError ? `${err.message}: the model's result cannot be loaded now.` : "The model's result could not be loaded: " + err.message }));
   }
 
   // Set through the CSSOM: the service's CSP allows no inline style attributes.
@@ -121,7 +121,7 @@ document.addEventListener("DOMContentLoaded", async () => {
       $("#needs").replaceChildren(...d.needs.map(needCard));
     } catch (err) {
       $("#needs").replaceChildren(el("p", { class: "notice", text: err instanceof LD.OfflineError
-        ? "Offline: needs need a connection." : "Needs could not be loaded: " + err.message }));
+        ? `${err.message}: needs cannot be loaded now.` : "Needs could not be loaded: " + err.message }));
     }
   }
 
@@ -180,7 +180,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     } catch (err) {
       $("#routes").replaceChildren(el("p", { class: "notice", text: err.status === 404
         ? "Suggested diversion routes, with your decision on each, will appear here once routes are installed on this service."
-        : err instanceof LD.OfflineError ? "Offline: routes need a connection." : "Routes could not be loaded: " + err.message }));
+        : err instanceof LD.OfflineError ? `${err.message}: routes cannot be loaded now.` : "Routes could not be loaded: " + err.message }));
     }
   }
 

@@ -57,7 +57,7 @@ document.addEventListener("DOMContentLoaded", async () => {
         location.assign(`/app/questions?id=${encodeURIComponent(id)}`);
       }
     } catch (err) {
-      LD.showErrors([{ field: null, message: err instanceof LD.OfflineError ? "No network: consent was not saved. Try again when the network is back." : "Consent was not saved: " + err.message }]);
+      LD.showErrors([{ field: null, message: err instanceof LD.OfflineError ? `${err.message}: consent was not saved. ${err.again}` : "Consent was not saved: " + err.message }]);
     }
   });
 });

@@ -16,7 +16,7 @@ document.addEventListener("DOMContentLoaded", async () => {
 
   function fail(err, what) {
     errorBox.hidden = false;
-    errorBox.textContent = err instanceof LD.OfflineError ? `Offline: ${what} needs a connection.` : `${what} could not be loaded: ${err.message}`;
+    errorBox.textContent = err instanceof LD.OfflineError ? `${err.message}: ${what.toLowerCase()} cannot be loaded now.` : `${what} could not be loaded: ${err.message}`;
   }
 
   async function load() {

@@ -29,7 +29,7 @@ document.addEventListener("DOMContentLoaded", () => {
       await LD.rememberScreen(s);
       location.assign(`/app/consent?id=${encodeURIComponent(s.id)}`);
     } catch (err) {
-      if (err instanceof LD.OfflineError) return LD.showErrors([{ field: null, message: "No network: the screen was not opened. Try again when the network is back (it will not be duplicated)." }]);
+      if (err instanceof LD.OfflineError) return LD.showErrors([{ field: null, message: `${err.message}: the screen was not opened. ${err.again} It will not be opened twice.` }]);
       const fe = (err.problem && err.problem.errors) || [];
       if (fe.length) return LD.showErrors(fe.map((e) => ({ field: e.field in fieldNames ? e.field : null, message: `${fieldNames[e.field] ? fieldNames[e.field][0].toUpperCase() + fieldNames[e.field].slice(1) : e.field}: ${e.message}` })));
       LD.showErrors([{ field: null, message: err.message }]);

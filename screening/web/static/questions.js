@@ -49,7 +49,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   } catch (err) {
     const box = $("#load-error");
     box.hidden = false;
-    box.textContent = err instanceof LD.OfflineError ? "Offline, and this screen is not stored on this device." : "Could not load the screen: " + err.message;
+    box.textContent = err instanceof LD.OfflineError ? `${err.message}, and this screen is not stored on this device.` : "Could not load the screen: " + err.message;
     return;
   }
   LD.caption(screen);

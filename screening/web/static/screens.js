@@ -23,6 +23,6 @@ document.addEventListener("DOMContentLoaded", async () => {
   } catch (err) {
     const box = $("#screens-error");
     box.hidden = false;
-    box.textContent = err instanceof LD.OfflineError ? "Offline: today's list cannot be loaded. Open screens still work." : "Could not load screens: " + err.message;
+    box.textContent = err instanceof LD.OfflineError ? `${err.message}: today's list cannot be loaded. Open screens still work.` : "Could not load screens: " + err.message;
   }
 });

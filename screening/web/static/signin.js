@@ -25,7 +25,7 @@ document.addEventListener("DOMContentLoaded", () => {
       const safe = next && next.startsWith("/app/") && !next.startsWith("//") ? next : null;
       location.assign(safe || LD.homeFor(me.role));
     } catch (err) {
-      if (err instanceof LD.OfflineError) return LD.showErrors([{ field: null, message: "No network: signing in needs a connection." }]);
+      if (err instanceof LD.OfflineError) return LD.showErrors([{ field: null, message: `${err.message}: you cannot sign in now. ${err.again}` }]);
       if (err.status === 429) return LD.showErrors([{ field: "username", message: "Too many attempts: wait a few minutes and try again" }]);
       LD.showErrors([{ field: "password", message: "The username or password is not right" }]);
     }
