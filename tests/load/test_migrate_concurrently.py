@@ -75,3 +75,35 @@ def test_a_migration_waits_for_another_instances_past_the_serving_lock_timeout(
             done.join()
             other.close()
             engine.dispose()
+
+
+def test_a_migration_that_computes_between_its_statements_is_not_ended_for_idling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server ends a service session left idle in its transaction for `IDLE_IN_TRANSACTION_TIMEOUT`; the
+    migrations' transaction turns that off, so a migration that computes between its statements (a data backfill,
+    say) for longer than that still completes. Here one pauses twice the limit after its first CREATE TABLE."""
+    import time
+
+    from sqlalchemy import event
+
+    from screening import db
+    from screening.config import Settings
+
+    monkeypatch.setattr(db, "IDLE_IN_TRANSACTION_TIMEOUT", 1)
+    paused: list[str] = []
+    for url in _postgres_database():
+        engine = db.make_engine(Settings(database_url=url, data_dir=tmp_path))
+
+        @event.listens_for(engine, "after_cursor_execute")
+        def compute(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            if not paused and statement.lstrip().upper().startswith("CREATE TABLE"):
+                paused.append(statement)
+                time.sleep(2 * db.IDLE_IN_TRANSACTION_TIMEOUT)  # in the transaction, between two statements
+
+        try:
+            migrate.upgrade(engine)
+            assert paused, "no migration statement was paused after"
+            assert migrate.current_heads(engine) == migrate.script_heads()
+        finally:
+            engine.dispose()
