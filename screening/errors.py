@@ -110,6 +110,12 @@ UNAVAILABLE_DETAIL = "The database did not answer. Try again in a moment."
 RETRY_AFTER_SECONDS = 1
 
 
+def internal_error_detail(reference: str | None) -> str:
+    """What a 500 says: that the fault is the service's, and the reference to report it by."""
+    logged = f"it has been logged with reference {reference}" if reference else "it has been logged"
+    return f"Something went wrong on the service; {logged}."
+
+
 def database_unavailable(exc: BaseException) -> bool:
     """Whether `exc` says that the database could not be reached or could not take the work in time: a connection cut
     (a failover, a restart), no connection free in the pool in time, a lock held past the wait. Other database
@@ -193,6 +199,16 @@ def install_handlers(app: FastAPI, *, postgresql: bool = False) -> None:
     @app.exception_handler(Exception)
     async def _unknown(request: Request, exc: Exception) -> JSONResponse:
         # Logged by type only: exception messages can carry submitted values.
-        log.error("unhandled error on %s %s: %s", request.method, route_template(request.scope), type(exc).__name__)
-        return problem_response(500, "Internal error", "Something went wrong; nothing was saved.",
-                                instance=request.url.path)
+        from screening.ops.logging import REQUEST_ID_KEY, request_id_var  # not at the top: screening.ops imports this
+
+        # This runs in Starlette's outermost middleware, after the request middleware has returned: the request's id
+        # comes from the scope, for this line, the response's header and its detail, as the request's other lines
+        # and its header carry it. The detail says nothing of what was saved: the error may have come after a commit.
+        reference: str | None = request.scope.get(REQUEST_ID_KEY)
+        token = request_id_var.set(reference)
+        try:
+            log.error("unhandled error on %s %s: %s", request.method, route_template(request.scope), type(exc).__name__)
+        finally:
+            request_id_var.reset(token)
+        return problem_response(500, "Internal error", internal_error_detail(reference), instance=request.url.path,
+                                headers={"X-Request-ID": reference} if reference else None)

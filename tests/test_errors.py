@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import sqlite3
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from psycopg_pool import PoolTimeout
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session
 
 from screening.errors import database_unavailable
 
@@ -102,3 +106,45 @@ def test_a_request_that_waits_out_sqlites_write_lock_is_answered_503(
         assert client.get(screen_url, headers=h).json()["answers"] == {"phq9_1": 2}
         session.rollback()
         assert session.scalar(select(func.count()).select_from(AnswerEvent)) == 1  # the acknowledged change alone
+
+
+def test_an_unhandled_error_is_answered_500_with_its_reference_and_logged_without_its_message(
+    client: TestClient, session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The service's own fault: a 500 that claims nothing about what was saved (the error may have come after a
+    commit) and gives the request's id to report it by, the id its log lines carry. The log names the route's
+    template and the error's type, never its message, which may hold what was sent."""
+    from screening.auth.dependencies import get_principal
+    from screening.errors import PROBLEM_MEDIA_TYPE, internal_error_detail
+    from screening.ops.logging import JsonFormatter, RequestIdFilter
+    from tests.factories import headers_for, make_user
+
+    h = headers_for(client, make_user(session))
+
+    def broken() -> None:
+        raise RuntimeError("CR/01234/26 Jane Example")
+
+    lines: list[str] = []  # as the service's handler writes them: JSON, its filter reading the request's id
+
+    class Lines(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    handler = Lines()
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(JsonFormatter())
+    logging.getLogger("screening.errors").addHandler(handler)
+    client.app.dependency_overrides[get_principal] = broken  # type: ignore[attr-defined]
+    try:
+        r = client.get("/api/v1/auth/me", headers={**h, "X-Request-ID": "report-me-0123"})
+    finally:
+        client.app.dependency_overrides.clear()  # type: ignore[attr-defined]
+        logging.getLogger("screening.errors").removeHandler(handler)
+    assert (r.status_code, r.headers["content-type"]) == (500, PROBLEM_MEDIA_TYPE)
+    assert r.headers["x-request-id"] == "report-me-0123"
+    assert r.json()["detail"] == internal_error_detail("report-me-0123")
+    assert "report-me-0123" in r.json()["detail"] and "saved" not in r.json()["detail"]
+    logged = [rec for rec in caplog.records if rec.name == "screening.errors"]
+    assert [rec.getMessage() for rec in logged] == ["unhandled error on GET /api/v1/auth/me: RuntimeError"]
+    assert len(lines) == 1 and json.loads(lines[0])["request_id"] == "report-me-0123"  # as the request's line has it
+    assert not any("Jane" in rec.getMessage() or "CR/01234" in rec.getMessage() for rec in caplog.records)

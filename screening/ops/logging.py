@@ -16,6 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# The request id in the ASGI scope too: the handler of an unhandled error (a 500) runs in Starlette's outermost
+# middleware, after the request middleware has returned and reset `request_id_var`.
+REQUEST_ID_KEY = "screening.request_id"
 
 # Extra fields a call may attach with `extra={...}`; anything else is dropped, so a careless
 # `extra={"body": ...}` cannot leak into the logs.

@@ -14,7 +14,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from screening.log_redaction import route_template
-from screening.ops.logging import RequestLog, request_id_var
+from screening.ops.logging import REQUEST_ID_KEY, RequestLog, request_id_var
 from screening.ops.metrics import REQUEST_LATENCY, REQUESTS_IN_ERROR
 
 log = logging.getLogger("screening.request")
@@ -43,6 +43,7 @@ class RequestMiddleware:
         # 128 random bits as 32 hex digits: a uuid4's randomness without building a UUID (a fifth of the cost).
         request_id = incoming if incoming and _SAFE_ID.match(incoming) else os.urandom(16).hex()
         token = request_id_var.set(request_id)
+        scope[REQUEST_ID_KEY] = request_id
         status = 500
         start = time.perf_counter()
 
