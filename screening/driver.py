@@ -957,12 +957,12 @@ class PostgresHot(HotDatabase):
 
         A batch whose statements failed is tried again item by item, so one bad item fails alone. One whose
         connection was lost (cut in a failover, or closed by the kernel when the network went silent) is tried again
-        whole, once, on a new connection (`_lost`): the items were not at fault. Writes are first asked whether they
-        `landed`: a connection lost at the COMMIT may have been lost after the server committed, and a batch of appends
-        sent again would then be written twice; one that landed is answered as done, and one that cannot be told
-        fails as the connection did. Once the pool has had no connection
-        to give, a lock was not had in time, or a second connection was lost, the items left fail with that error at
-        once: each would only wait as long again (`POOL_WAIT`, `screening.db.LOCK_TIMEOUT` or `TCP_USER_TIMEOUT`)."""
+        whole, once, on a new connection (`_lost`): the items were not at fault. A batch of appends is first asked
+        whether it `landed`, since its connection may have been lost after the server committed it, and sent again it
+        would be written twice: one that landed is answered as done, and one that cannot be told fails as its
+        connection did. Once the pool has had no connection to give, a lock was not had in time, or a second
+        connection was lost, the items left fail with that error at once: each would only wait as long again
+        (`POOL_WAIT`, `screening.db.LOCK_TIMEOUT` or `TCP_USER_TIMEOUT`)."""
         batch: list[Any] = []
         try:
             while waiting:
@@ -971,12 +971,11 @@ class PostgresHot(HotDatabase):
                 results, failed, blame = await self._attempt(run, batch)
                 if blame == "connection":
                     done = False if landed is None else await landed(batch)
-                    if done is None:
-                        blame = "wait"  # none of them can be sent again, nor told done
-                    elif done:
+                    if done:
                         results, failed, blame = [None] * len(batch), None, None
-                    else:
+                    elif done is not None:
                         results, failed, blame = await self._attempt(run, batch)
+                    # None: whether they were written cannot be told, so none is sent again; they fail as below
                 if failed is None:
                     for item, result in zip(batch, results, strict=True):
                         item[-1].set_result(result)
