@@ -388,7 +388,7 @@ class TestOffline:
         page.route("**/api/v1/screens/*/answers", refuse_until_reachable)
         page.locator("#question").get_by_label("Several days", exact=True).check()
         expect(page.locator("#sync-banner")).to_have_text(
-            re.compile(r"Cannot reach the service: will sync \(1 answer waiting\)"))
+            re.compile(r"The service cannot be reached: will sync \(1 answer waiting\)"))
         assert refused[:2] == ["PATCH", "PATCH"]  # the first, then the one sent again a moment later
         assert stored_answers(session, screen_id) == {}
         reachable = True  # no `online` event comes, as none would: the queue's own timer sends it again

@@ -68,7 +68,6 @@ const LD = (() => {
     constructor() {
       const online = navigator.onLine;
       super(online ? "The service cannot be reached" : "Offline");
-      this.online = online;
       this.again = online ? "Try again in a moment." : "Try again when the network is back.";
     }
   }
@@ -266,7 +265,7 @@ const LD = (() => {
       if (!byScreen.has(e.screenId)) byScreen.set(e.screenId, []);
       byScreen.get(e.screenId).push(e);
     }
-    let offline = false;
+    let offline = null;  // the OfflineError a send met, or true for a 503
     let unavailable = false;
     for (const [screenId, list] of byScreen) {
       const answers = {};
@@ -290,7 +289,7 @@ const LD = (() => {
         }
         emit({ type: "saved", screenId, screen });
       } catch (err) {
-        if (err instanceof OfflineError) { offline = true; break; }
+        if (err instanceof OfflineError) { offline = err; break; }
         // The service answered that its database did not (a failover, a restart): nothing in the answers was
         // wrong, so they wait and are sent again, as when offline, and she is told why.
         if (err instanceof ApiError && err.status === 503) { offline = unavailable = true; break; }
@@ -319,14 +318,12 @@ const LD = (() => {
       setTimeout(flush, RETRY_SOON_MS);
       return;
     }
-    retriedSoon = offline;
+    retriedSoon = Boolean(offline);
     const left = await pending();
     const waiting = `${left.length} ${left.length === 1 ? "answer" : "answers"} waiting`;
     if (unavailable) showBanner("offline", `Waiting for the service: will sync (${waiting})`);
-    // Failed at the transport twice while the browser says it is online: the service, not her network, is out of
-    // reach (an instance down, a proxy, a captive Wi-Fi portal); "Offline" would send her to check the tablet.
-    else if (offline && navigator.onLine) showBanner("offline", `Cannot reach the service: will sync (${waiting})`);
-    else if (offline) showBanner("offline", `Offline: will sync (${waiting})`);
+    // Worded by the error: "The service cannot be reached" where the browser says it is online (OfflineError).
+    else if (offline) showBanner("offline", `${offline.message}: will sync (${waiting})`);
     else if (left.some((e) => e.conflict)) showBanner("error", "Some answers need your choice before they can be saved.");
     else if (!left.length) showBanner("saved", "Saved");
   }
