@@ -437,6 +437,31 @@ class TestOffline:
         session.rollback()
         assert len(opened) == 1
 
+    def test_a_page_opened_with_answers_waiting_online_sends_them_without_saying_offline(
+        self, page: Page, session: Session, live_url: str
+    ) -> None:
+        """A page opened while answers wait on the tablet (the last send did not get through) sends them at once. While
+        they go, the banner says it is saving, not that she is offline: on a slow network that took a while to read."""
+        api, screen_id = on_the_first_question(page, session, live_url)
+        page.route("**/api/v1/screens/*/answers", lambda route: route.abort("connectionrefused"))
+        page.locator("#question").get_by_label("Several days", exact=True).check()
+        expect(page.locator("#sync-banner")).to_contain_text("The service cannot be reached: will sync")
+        page.unroute("**/api/v1/screens/*/answers")
+        # Every state the banner takes from the page's start, the first included (app.js sets it as the page loads).
+        page.add_init_script("""document.addEventListener("DOMContentLoaded", () => {
+            window.bannerStates = [];
+            const banner = document.querySelector("#sync-banner");
+            new MutationObserver(() => window.bannerStates.push(banner.className + " " + banner.textContent))
+                .observe(banner, { attributes: true, childList: true, subtree: true });
+        });""")
+        page.reload()
+        expect(page.locator("#sync-banner")).to_have_text(re.compile("Saved"), timeout=10_000)
+        states = banner_states(page)
+        assert states and "Saving" in states[0], states
+        assert not any("Offline" in s or "offline" in s for s in states), states
+        assert stored_answers(session, screen_id) == {"phq9_1": 1}
+        api.close()
+
     def test_answers_wait_while_the_service_answers_503_and_she_is_told_why(
         self, page: Page, session: Session, live_url: str
     ) -> None:

@@ -470,7 +470,8 @@ const LD = (() => {
     }
     pending().then((p) => {
       if (p.some((e) => e.conflict)) showBanner("error", "Some answers need your choice before they can be saved.");
-      else if (p.length) { showBanner("offline", "Offline: will sync"); flush(); }
+      // Answers kept from before are sent at once: "Offline" only if the browser says so, not while they go.
+      else if (p.length) { showBanner(navigator.onLine ? "saving" : "offline", navigator.onLine ? "Saving…" : "Offline: will sync"); flush(); }
     }).catch(() => {});
   });
 
