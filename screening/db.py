@@ -179,7 +179,7 @@ def make_engine(settings: Settings) -> Engine:
         return engine
     # hide_parameters: bound values (custody records, dates of birth) never reach logs or error messages.
     return create_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size, pool_pre_ping=True,
-                         hide_parameters=True, connect_args=connect_args(make_url(url)))
+                         pool_timeout=POOL_WAIT, hide_parameters=True, connect_args=connect_args(make_url(url)))
 
 
 # A PostgreSQL connection's waits, bounded for both pools (`connect_args`); a setting the URL gives itself is kept.
@@ -206,8 +206,16 @@ def make_engine(settings: Settings) -> Engine:
 #   and releasing its locks. No transaction of the service waits on the service for more than a fraction of a second.
 #   The migrations' transaction turns both off for itself (`screening.migrate.upgrade`): it waits for another
 #   instance's migrations to finish, and a migration may compute between its statements.
+# - POOL_WAIT: seconds a request waits for a connection of either pool before it is answered 503 (psycopg_pool's
+#   `timeout` for the hot routes, SQLAlchemy's `pool_timeout` for the others). While the database is away every
+#   connection of the hot pool is gone and its workers retry in the background; the default of 30 s held each tap that
+#   long, and a read batch that failed waited again for each of its reads: a minute and more per request, measured
+#   here with the database refusing connections. A failover over within this wait costs a request nothing more. The
+#   ORM's pool (db_pool_size and as many again) can run dry when slow queries hold its connections: the routes that take
+#   a session run in a thread pool of 40.
 CONNECT_TIMEOUT = 5
 TCP_USER_TIMEOUT = 5
+POOL_WAIT = 5.0
 KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 10, 5, 3
 LOCK_TIMEOUT = 5
 IDLE_IN_TRANSACTION_TIMEOUT = 15

@@ -53,7 +53,15 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeEngine
 
-from screening.db import BUSY_TIMEOUT_MS, WAL_SIZE_LIMIT, connect_args, sqlite_busy, sqlite_pragmas, writer_gate
+from screening.db import (
+    BUSY_TIMEOUT_MS,
+    POOL_WAIT,
+    WAL_SIZE_LIMIT,
+    connect_args,
+    sqlite_busy,
+    sqlite_pragmas,
+    writer_gate,
+)
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection, AsyncCursor
@@ -832,14 +840,6 @@ async def _generic_plans(conn: AsyncConnection[Any]) -> None:
     runs; the plan took 0.23 ms here), its custom plans looking cheaper than a generic one for a number of rows it
     cannot know. A SET once per connection rather than a start-up option, which PgBouncer refuses."""
     await conn.execute("SET plan_cache_mode = force_generic_plan")
-
-
-# How long a hot request waits for a connection of the pool (psycopg_pool's `timeout`) before it is answered 503: while
-# the database is away, every connection of the pool is gone and the pool's workers retry in the background. The
-# default of 30 s held each tap that long, and a read batch that failed waited again for each of its reads: a minute
-# and more per request, measured here with the database refusing connections. A failover that is over within this
-# wait costs the tap nothing more than the wait.
-POOL_WAIT = 5.0
 
 
 class PostgresHot(HotDatabase):

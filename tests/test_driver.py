@@ -679,6 +679,29 @@ def test_hot_requests_fail_fast_while_the_database_refuses_connections(
         admin.dispose()
 
 
+def test_a_route_on_the_orms_pool_waits_no_longer_than_the_pool_wait_for_a_connection(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The routes that take an ORM session share its pool (`db_pool_size` connections and as many again), and run in a
+    thread pool of 40: slow work can hold every connection. A request then waits `POOL_WAIT` for one and is answered
+    503, where SQLAlchemy's default wait had held it 30 s; once a connection is free, it goes through."""
+    wait = 1.0  # shorter than the service's own, to keep the test short
+    monkeypatch.setattr(db, "POOL_WAIT", wait)
+    with served_on(pg_url, tmp_path, db_pool_size=1) as (client, _session, h, _url):
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        held = [engine.connect() for _ in range(2)]  # the pool's one connection and its one overflow, busy
+        try:
+            started = time.monotonic()
+            r = client.get("/api/v1/auth/me", headers=h)
+            took = time.monotonic() - started
+            assert (r.status_code, r.headers.get("retry-after")) == (503, "1"), r.text
+            assert wait <= took < wait + 1.5, f"answered after {took:.1f} s"
+        finally:
+            for conn in held:
+                conn.close()
+        assert client.get("/api/v1/auth/me", headers=h).status_code == 200
+
+
 def test_a_database_that_never_answers_fails_a_new_connection_in_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
