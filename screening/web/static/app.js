@@ -265,8 +265,8 @@ const LD = (() => {
       if (!byScreen.has(e.screenId)) byScreen.set(e.screenId, []);
       byScreen.get(e.screenId).push(e);
     }
-    let offline = null;  // the OfflineError a send met, or true for a 503
-    let unavailable = false;
+    let unreached = null;  // the OfflineError a send met: it never reached the service
+    let unavailable = false;  // the service answered 503
     for (const [screenId, list] of byScreen) {
       const answers = {};
       const expected = {};
@@ -289,10 +289,10 @@ const LD = (() => {
         }
         emit({ type: "saved", screenId, screen });
       } catch (err) {
-        if (err instanceof OfflineError) { offline = err; break; }
+        if (err instanceof OfflineError) { unreached = err; break; }
         // The service answered that its database did not (a failover, a restart): nothing in the answers was
         // wrong, so they wait and are sent again, as when offline, and she is told why.
-        if (err instanceof ApiError && err.status === 503) { offline = unavailable = true; break; }
+        if (err instanceof ApiError && err.status === 503) { unavailable = true; break; }
         if (err instanceof ApiError && err.status === 409 && (err.problem.errors || []).length) {
           await markConflicts(screenId, list, err.problem.errors);
           continue;
@@ -309,7 +309,8 @@ const LD = (() => {
         return;
       }
     }
-    if (offline && navigator.onLine && !retriedSoon) {
+    const held = unreached !== null || unavailable;
+    if (held && navigator.onLine && !retriedSoon) {
       // The request failed at the transport while the browser says it is online: most often an instance of the
       // service stopping (a rolling restart sends the next request to another) or a connection the Wi-Fi dropped;
       // or the service answered 503. Sent again once after a moment before she is told; the banner stays as it was
@@ -318,12 +319,12 @@ const LD = (() => {
       setTimeout(flush, RETRY_SOON_MS);
       return;
     }
-    retriedSoon = Boolean(offline);
+    retriedSoon = held;
     const left = await pending();
     const waiting = `${left.length} ${left.length === 1 ? "answer" : "answers"} waiting`;
     if (unavailable) showBanner("offline", `Waiting for the service: will sync (${waiting})`);
     // Worded by the error: "The service cannot be reached" where the browser says it is online (OfflineError).
-    else if (offline) showBanner("offline", `${offline.message}: will sync (${waiting})`);
+    else if (unreached) showBanner("offline", `${unreached.message}: will sync (${waiting})`);
     else if (left.some((e) => e.conflict)) showBanner("error", "Some answers need your choice before they can be saved.");
     else if (!left.length) showBanner("saved", "Saved");
   }
@@ -470,8 +471,12 @@ const LD = (() => {
     }
     pending().then((p) => {
       if (p.some((e) => e.conflict)) showBanner("error", "Some answers need your choice before they can be saved.");
-      // Answers kept from before are sent at once: "Offline" only if the browser says so, not while they go.
-      else if (p.length) { showBanner(navigator.onLine ? "saving" : "offline", navigator.onLine ? "Saving…" : "Offline: will sync"); flush(); }
+      else if (p.length) {
+        // Answers kept from before are sent at once: "Offline" only if the browser says so, not while they go.
+        if (navigator.onLine) showBanner("saving", "Saving…");
+        else showBanner("offline", "Offline: will sync");
+        flush();
+      }
     }).catch(() => {});
   });
 
