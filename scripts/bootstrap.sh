@@ -15,6 +15,8 @@ if [[ $profile == dev ]]; then
   command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
   apt_packages+=(wrk)  # the benchmark's load generator (python -m bench)
   apt_packages+=(iptables)  # a test drops the packets of a database connection, as a network cut does
+  # tests/ops/test_image.py makes the runtime image's virtualenv with Debian's Python 3.11, as the base image's
+  apt_packages+=(python3.11 python3.11-venv)
 fi
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -47,7 +47,9 @@ def run_on_a_loop_of_its_own(main: Coroutine[Any, Any, T],
         return pool.submit(run).result()
 
 
-def _postgres_database() -> Iterator[str]:
+def postgres_admin() -> Engine:
+    """An AUTOCOMMIT engine on the test server (PG_ADMIN_URL). Where none is reachable the test skips, saying why,
+    or fails with SCREENING_REQUIRE_POSTGRES=1."""
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -58,6 +60,11 @@ def _postgres_database() -> Iterator[str]:
         if REQUIRE_PG:
             pytest.fail(reason + " (SCREENING_REQUIRE_POSTGRES=1)")
         pytest.skip(reason)
+    return admin
+
+
+def _postgres_database() -> Iterator[str]:
+    admin = postgres_admin()
     name = f"screening_test_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))

