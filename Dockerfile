@@ -33,8 +33,8 @@ COPY screening /opt/screening/screening
 # Bytecode built into the image: with PYTHONDONTWRITEBYTECODE nothing writes it at run time, and compiling
 # the package on every start cost 0.2 s of a 1.2 s start-up.
 RUN python -m compileall -q /opt/screening/screening
-# The shipped model artifacts (ONNX files and their manifest), read-only; promoted models live in
-# SCREENING_DATA_DIR, and a site can point SCREENING_MODEL_DIR at its own.
+# The shipped model artifacts (ONNX files and their manifest), read-only. A promoted model comes from the
+# database (each instance keeps its copy in SCREENING_DATA_DIR); a site can point SCREENING_MODEL_DIR at its own.
 COPY models /opt/screening/models
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/opt/screening \

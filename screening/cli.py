@@ -233,7 +233,7 @@ def fhir_example() -> None:
 def models_promote(
     path: Annotated[Path, typer.Argument(help="Artifact folder written by `python -m training train`.")],
 ) -> None:
-    """Verify a model artifact, copy it under the data folder and make it the active model.
+    """Verify a model artifact, copy it under the data folder and into the database, and make it the active model.
 
     Running instances pick it up at their next start.
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from screening.audit.models import BigIntPK
@@ -20,12 +20,24 @@ class ModelVersion(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     version: Mapped[str] = mapped_column(String(128), unique=True)
     sha256: Mapped[str] = mapped_column(String(64))
-    # Relative to settings.data_dir, so a data folder can move between hosts.
+    # Where each instance keeps its copy, relative to its settings.data_dir (the files are in `ModelFile`).
     path: Mapped[str] = mapped_column(String(512))
     active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     promoted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     promoted_by: Mapped[str] = mapped_column(String(128))
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ModelFile(Base):
+    """A file of a promoted model's artifact, kept with its record: each instance writes the active model out from
+    here at start (`screening.model.promotion`), so none depends on the disk of the host it was promoted on."""
+
+    __tablename__ = "model_files"
+
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"),
+                                                  primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Assessment(Base):

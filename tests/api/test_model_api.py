@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -18,9 +19,10 @@ from screening.audit.models import AuditEntry
 from screening.auth.models import Role
 from screening.cli import app as cli
 from screening.config import Settings
+from screening.db import make_session_factory
 from screening.model.exceptions import ModelMismatchError
-from screening.model.models import Assessment, ModelVersion
-from screening.model.promotion import SHIPPED_MODEL_DIR, promote
+from screening.model.models import Assessment, ModelFile, ModelVersion
+from screening.model.promotion import SHIPPED_MODEL_DIR, load_active, promote
 from tests.factories import answer, create_screen, give_consent, headers_for, make_user
 
 PROBLEM = "application/problem+json"
@@ -160,6 +162,97 @@ class TestModels:
         assert [(m["version"], m["active"]) for m in listed] == [(SHIPPED["version"], True)]
         with TestClient(create_app(settings)) as restarted:
             assert restarted.get("/api/v1/models/active", headers=h).json()["source"] == "promoted"
+
+
+class TestPromotedAcrossInstances:
+    """Instances share the database and nothing else: each serves the promoted model from its own data folder,
+    written out from the database's copy (screening.model.promotion)."""
+
+    @pytest.fixture
+    def promoted(self, settings: Settings, session: Session) -> ModelVersion:
+        row = promote(session, settings, SHIPPED_MODEL_DIR, promoted_by="test")
+        session.commit()
+        return row
+
+    @staticmethod
+    def _another_instance(settings: Settings, tmp_path: Path) -> Settings:
+        return settings.model_copy(update={"data_dir": tmp_path / "another-instance"})
+
+    @staticmethod
+    def _copy_of(settings: Settings) -> Path:
+        return settings.data_dir / "models" / SHIPPED["version"]
+
+    def test_promotion_keeps_the_artifact_in_the_database(self, promoted: ModelVersion, session: Session) -> None:
+        stored = dict(session.execute(select(ModelFile.name, ModelFile.content)
+                                      .where(ModelFile.model_version_id == promoted.id)).tuples().all())
+        assert stored == {p.name: p.read_bytes() for p in SHIPPED_MODEL_DIR.iterdir() if p.is_file()}
+
+    def test_an_instance_with_a_data_folder_of_its_own_serves_the_promoted_model(
+        self, settings: Settings, promoted: ModelVersion, session: Session, tmp_path: Path
+    ) -> None:
+        other = self._another_instance(settings, tmp_path)
+        with TestClient(create_app(other)) as instance:
+            h = headers_for(instance, make_user(session, Role.data_scientist))
+            body = instance.get("/api/v1/models/active", headers=h).json()
+            assert (body["version"], body["source"]) == (SHIPPED["version"], "promoted")
+            assert instance.app.state.model.path == self._copy_of(other)  # type: ignore[attr-defined]
+        assert {p.name: p.read_bytes() for p in self._copy_of(other).iterdir()} == {
+            p.name: p.read_bytes() for p in SHIPPED_MODEL_DIR.iterdir() if p.is_file()}
+
+    def test_a_copy_changed_on_disk_is_written_out_again(self, settings: Settings, promoted: ModelVersion) -> None:
+        changed = self._copy_of(settings) / "substance_misuse.onnx"
+        with changed.open("ab") as f:
+            f.write(b"\0")
+        with TestClient(create_app(settings)) as instance:
+            assert instance.app.state.model_source == "promoted"  # type: ignore[attr-defined]
+        assert changed.read_bytes() == (SHIPPED_MODEL_DIR / "substance_misuse.onnx").read_bytes()
+
+    def test_a_database_copy_that_does_not_verify_stops_start_up_and_leaves_nothing(
+        self, settings: Settings, promoted: ModelVersion, session: Session, tmp_path: Path
+    ) -> None:
+        onnx = (SHIPPED_MODEL_DIR / "substance_misuse.onnx").read_bytes()
+        session.execute(update(ModelFile).where(ModelFile.model_version_id == promoted.id,
+                                                ModelFile.name == "substance_misuse.onnx").values(content=onnx + b"\0"))
+        session.commit()
+        other = self._another_instance(settings, tmp_path)
+        with pytest.raises(ModelMismatchError, match=r"promoted model: the database's copy of .* sha256 of "
+                                                     r"substance_misuse\.onnx"):
+            with TestClient(create_app(other)):
+                pass
+        assert [p.name for p in (other.data_dir / "models").iterdir()] == [".lock"]
+
+    def test_workers_starting_at_once_write_one_copy_and_serve_it(
+        self, settings: Settings, promoted: ModelVersion, engine: Any, tmp_path: Path
+    ) -> None:
+        other = self._another_instance(settings, tmp_path)
+        factory = make_session_factory(engine)
+        with ThreadPoolExecutor(4) as pool:
+            loaded = list(pool.map(lambda _: load_active(other, factory), range(4)))
+        assert {(bundle.sha256, source) for bundle, source in loaded} == {(promoted.sha256, "promoted")}
+        assert sorted(p.name for p in (other.data_dir / "models").iterdir()) == [".lock", SHIPPED["version"]]
+
+    def test_a_model_promoted_before_its_files_were_kept_is_read_from_the_data_folder_until_promoted_again(
+        self, settings: Settings, promoted: ModelVersion, session: Session
+    ) -> None:
+        session.execute(delete(ModelFile))  # as migration 0008 leaves a model promoted before it
+        session.commit()
+        with TestClient(create_app(settings)) as instance:
+            assert instance.app.state.model_source == "promoted"  # type: ignore[attr-defined]
+        promote(session, settings, SHIPPED_MODEL_DIR, promoted_by="test")
+        session.commit()
+        assert session.scalar(select(ModelFile.name).where(ModelFile.model_version_id == promoted.id).limit(1))
+
+    def test_another_artifact_under_a_promoted_version_is_refused(
+        self, settings: Settings, promoted: ModelVersion, session: Session, tmp_path: Path
+    ) -> None:
+        """Promoted from another host, whose data folder does not hold the first: the database's record decides."""
+        different = tmp_path / "different"
+        shutil.copytree(SHIPPED_MODEL_DIR, different)
+        manifest = json.loads((different / "manifest.json").read_text())
+        manifest["metrics"]["mental_health"]["auroc"] = 0.5
+        (different / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(ModelMismatchError, match="promoted before as a different artifact"):
+            promote(session, self._another_instance(settings, tmp_path), different, promoted_by="test")
 
 
 class TestStartUp:
