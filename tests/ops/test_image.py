@@ -323,6 +323,50 @@ def test_the_image_holds_no_training_or_test_library(image: Image) -> None:
     assert all(f'"{name}' in pyproject for name in NOT_IN_THE_IMAGE)  # each is one of the extras' own
 
 
+@dataclass
+class Container:
+    base: str  # its URL
+    healthcheck: list[str]  # the Dockerfile's HEALTHCHECK command, on this container's port
+    log: Path
+    code: int | None = None  # its exit code, once stopped
+
+
+@contextlib.contextmanager
+def _container(image: Image, env: dict[str, str], name: str) -> Iterator[Container]:
+    """The image's CMD as its user, with `env`, on a free port (the image's 0.0.0.0:8000 here), once ready; stopped
+    with SIGTERM on the way out, as `docker stop` stops it, waiting as long as compose's stop_grace_period."""
+    port = _free_port()
+    env = env | {"SCREENING_HOST": "127.0.0.1", "SCREENING_PORT": str(port)}
+    assert image.env["SCREENING_PORT"] == "8000" and "127.0.0.1:8000/" in image.healthcheck[-1]
+    container = Container(f"http://127.0.0.1:{port}",
+                          [*image.healthcheck[:-1], image.healthcheck[-1].replace(":8000/", f":{port}/")],
+                          image.path.parent / f"{name}.log")
+    with container.log.open("wb") as out:
+        server = subprocess.Popen(image.cmd, env=env, cwd=image.moved(image.workdir), stdout=out, stderr=out,
+                                  start_new_session=True, user=image.uid, group=image.gid, extra_groups=[])
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, container.log.read_text()[-3000:]
+            try:
+                if httpx.get(f"{container.base}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the service did not become ready in 60 s"
+            time.sleep(0.1)
+        assert os.stat(f"/proc/{server.pid}").st_uid == image.uid  # the image's user, not root
+        yield container
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # unless it has ended already (a failed start)
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            container.code = server.wait(timeout=25)  # compose.yaml's stop_grace_period
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            raise
+
+
 def test_the_service_runs_from_the_image_as_compose_runs_it(image: Image, deployment: Deployment) -> None:
     env = deployment.env
     migrate = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["migrate"]["command"]
@@ -332,31 +376,10 @@ def test_the_service_runs_from_the_image_as_compose_runs_it(image: Image, deploy
     done = image.run(["python", "-m", "screening", "users", "add", "nurse", "--role", "nurse", "--password", PASSWORD,
                       "--suite", "Leeds"], env)
     assert done.returncode == 0, done.stdout + done.stderr
-    port = _free_port()
-    env = env | {"SCREENING_HOST": "127.0.0.1", "SCREENING_PORT": str(port)}  # the image's 0.0.0.0:8000, on a free port
-    assert image.env["SCREENING_PORT"] == "8000" and "127.0.0.1:8000/" in image.healthcheck[-1]
-    healthcheck = [*image.healthcheck[:-1], image.healthcheck[-1].replace(":8000/", f":{port}/")]
-    log = image.path.parent / f"serve-{deployment.database}.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(image.cmd, env=env, cwd=image.moved(image.workdir), stdout=out, stderr=out,
-                                  start_new_session=True, user=image.uid, group=image.gid, extra_groups=[])
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the service did not become ready in 60 s"
-            time.sleep(0.1)
-        assert os.stat(f"/proc/{server.pid}").st_uid == image.uid  # the image's user, not root
-        check = image.run(healthcheck, env, timeout=image.healthcheck_timeout)
+    with _container(image, env, f"serve-{deployment.database}") as served:
+        check = image.run(served.healthcheck, env, timeout=image.healthcheck_timeout)
         assert check.returncode == 0, check.stderr
-
-        _the_pathway(base)
+        _the_pathway(served.base)
         # A data scientist's model promoted in the running image: verified and copied under its data folder.
         shipped = image.moved("/opt/screening/models/default")
         done = image.run(["python", "-m", "screening", "models", "promote", shipped], env)
@@ -364,17 +387,11 @@ def test_the_service_runs_from_the_image_as_compose_runs_it(image: Image, deploy
         assert "promoted model" in done.stdout + done.stderr
         done = image.run(["python", "-m", "screening", "audit", "verify"], env)
         assert done.returncode == 0 and "intact" in done.stdout, done.stdout + done.stderr
-    finally:
-        with contextlib.suppress(ProcessLookupError):  # unless it has ended already (a failed start)
-            os.killpg(server.pid, signal.SIGTERM)  # as `docker stop` does
-        try:
-            code = server.wait(timeout=25)  # compose.yaml's stop_grace_period
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            raise
-    assert code == 0, log.read_text()[-3000:]
-    assert image.run(healthcheck, env, timeout=image.healthcheck_timeout).returncode != 0  # stopped: unhealthy
-    lines = [json.loads(line) for line in log.read_text().splitlines()]  # every line one JSON object
+        if deployment.database == "postgres":
+            _another_instance_serves_the_promoted_model(image, env)
+    assert served.code == 0, served.log.read_text()[-3000:]
+    assert image.run(served.healthcheck, env, timeout=image.healthcheck_timeout).returncode != 0  # stopped: unhealthy
+    lines = [json.loads(line) for line in served.log.read_text().splitlines()]  # every line one JSON object
     assert not [line for line in lines if line["level"] in ("error", "critical")]
     assert any(line.get("logger") == "screening.request" and line["route"] == "/api/v1/screens/{screen_id}/court-report"
                for line in lines)
@@ -383,6 +400,27 @@ def test_the_service_runs_from_the_image_as_compose_runs_it(image: Image, deploy
     found = subprocess.run(["find", shared_tmp, str(image.path), "-uid", str(image.uid), "-not", "-path",
                             f"{image.moved(image.home)}*", "-not", "-path", own_tmp], capture_output=True, text=True)
     assert found.stdout == ""
+
+
+def _another_instance_serves_the_promoted_model(image: Image, env: dict[str, str]) -> None:
+    """A second container beside the first, over the same database, with a volume and a /tmp of its own: scaled
+    out on another host, it shares nothing with the first but the database, and serves the model promoted there."""
+    volume, tmp = image.path.parent / "second-volume", image.path.parent / "second-tmp"
+    for folder in (volume, tmp):
+        folder.mkdir()
+        os.chown(folder, image.uid, image.gid)
+    env = env | {"HOME": str(volume), "SCREENING_DATA_DIR": str(volume),
+                 "PROMETHEUS_MULTIPROC_DIR": str(tmp / "screening-metrics")}
+    try:
+        with _container(image, env, "second-instance") as second, httpx.Client(base_url=second.base, timeout=30) as c:
+            token = c.post("/api/v1/auth/token", data={"username": "nurse", "password": PASSWORD}).json()
+            active = c.get("/api/v1/models/active", headers={"authorization": f"Bearer {token['access_token']}"})
+            assert active.json()["source"] == "promoted", active.text
+        assert second.code == 0, second.log.read_text()[-3000:]
+        assert list(volume.glob("models/*/manifest.json"))  # its own copy, written out from the database
+    finally:
+        shutil.rmtree(volume)
+        shutil.rmtree(tmp)
 
 
 def _the_pathway(base: str) -> None:
