@@ -97,16 +97,21 @@ class Served(NamedTuple):
     process: subprocess.Popen[bytes]  # the main process: the service itself, or gunicorn's arbiter
 
 
+def served_env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """The environment `served_process` runs `screening serve` with (see there)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREENING_") and k != "PROMETHEUS_MULTIPROC_DIR"}
+    env |= {"SCREENING_DATA_DIR": str(tmp_path), "SCREENING_ENVIRONMENT": "test", "SCREENING_SECRET_KEY": TEST_SECRET,
+            "SCREENING_PERSON_KEY": TEST_SECRET + "-person", "PYTHONPATH": str(ROOT)}
+    return env | {f"SCREENING_{name.upper()}": value for name, value in settings.items()}
+
+
 @contextmanager
 def served_process(tmp_path: Path, workers: int, **settings: str) -> Iterator[Served]:
     """`screening serve --workers N` on a free loopback port, in a process group of its own, with a data directory
     under `tmp_path` and `settings` (SCREENING_* variables, without the prefix: `database_url="..."`); none of the
     caller's own SCREENING_* variables. Yields once it answers /health/ready. Stopped on the way out with SIGTERM to
     the group (SIGKILL after 20 s), unless the test has stopped it already."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCREENING_") and k != "PROMETHEUS_MULTIPROC_DIR"}
-    env |= {"SCREENING_DATA_DIR": str(tmp_path), "SCREENING_ENVIRONMENT": "test", "SCREENING_SECRET_KEY": TEST_SECRET,
-            "SCREENING_PERSON_KEY": TEST_SECRET + "-person", "PYTHONPATH": str(ROOT)}
-    env |= {f"SCREENING_{name.upper()}": value for name, value in settings.items()}
+    env = served_env(tmp_path, **settings)
     port = _free_port()
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:

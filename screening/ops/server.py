@@ -10,9 +10,14 @@ does not do on every platform.
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
+from gunicorn.errors import HaltServer
 from uvicorn_worker import UvicornWorker
 
 from screening.ops import built_app
@@ -24,11 +29,49 @@ class Worker(UvicornWorker):  # type: ignore[misc]
 
     CONFIG_KWARGS: dict[str, Any] = UVICORN_OPTIONS
 
+    def run(self) -> None:
+        try:
+            super().run()
+        except SystemExit as exc:
+            if exc.code != Arbiter.WORKER_BOOT_ERROR:
+                raise
+            # The app could not start (a model refused, a schema behind, a database out of reach), and uvicorn has
+            # logged why. The worker leaves at once with the code that makes the arbiter stop the service, not
+            # through the interpreter's exit: there onnxruntime's exit handlers, in a process forked after the
+            # arbiter imported it, waited forever on a lock, so the worker never ended, the arbiter never learnt,
+            # and the service neither served nor stopped.
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(Arbiter.WORKER_BOOT_ERROR)
+
+
+class _Arbiter(Arbiter):  # type: ignore[misc]
+    def stop(self, graceful: bool = True) -> None:
+        """gunicorn's stop, carried on to its end. Stopping because one worker failed to boot, gunicorn raised the same
+        error again out of its stop when it reaped a second that had (both had met the same fault), and the arbiter
+        ended with a traceback and exit code 1 instead of 3, without waiting for the other workers."""
+        while True:
+            try:
+                super().stop(graceful)
+                return
+            except HaltServer:
+                continue  # that worker has been reaped: the stop goes on with the others
+
 
 class Server(BaseApplication):  # type: ignore[misc]
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
         super().__init__()
+
+    def run(self) -> None:
+        """gunicorn's BaseApplication.run, with the arbiter above."""
+        try:
+            _Arbiter(self).run()
+        except RuntimeError as exc:
+            print(f"\nError: {exc}\n", file=sys.stderr)
+            sys.stderr.flush()
+            sys.exit(1)
 
     def load_config(self) -> None:
         for key, value in self.options.items():

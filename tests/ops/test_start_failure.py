@@ -1,0 +1,57 @@
+"""A service that cannot start says why and ends, with one worker or several.
+
+An orchestrator restarts a process that has ended and shows its last lines; compose's restart policy acts on an
+ended container only. A service left running without serving is restarted by nothing, and its health check only
+says that it does not answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from screening.model.promotion import SHIPPED_MODEL_DIR
+from tests.live import ROOT, _free_port, served_env
+
+WORKER_BOOT_ERROR = 3  # gunicorn's, and `screening serve`'s with one worker: uvicorn's for a failed start-up
+
+
+def _refused_model(tmp_path: Path) -> tuple[dict[str, str], str]:
+    changed = tmp_path / "changed-model"
+    shutil.copytree(SHIPPED_MODEL_DIR, changed)
+    with (changed / "mental_health.onnx").open("ab") as f:
+        f.write(b"\0")
+    return {"model_dir": str(changed)}, "refusing to start with the configured model"
+
+
+def _schema_behind(tmp_path: Path) -> tuple[dict[str, str], str]:
+    # A new SQLite database, not migrated, as an instance started before the release's migration step has run.
+    return {"migrate_on_start": "false"}, "run `screening migrate` first"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("fault", [_refused_model, _schema_behind], ids=["model refused", "schema behind"])
+def test_a_service_that_cannot_start_ends_saying_why(tmp_path: Path, workers: int, fault: object) -> None:
+    settings, reason = fault(tmp_path)  # type: ignore[operator]
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "screening", "serve", "--port", str(_free_port()), "--workers",
+                                 str(workers)], env=served_env(tmp_path, **settings), stdout=log, stderr=log, cwd=ROOT,
+                                start_new_session=True)
+    try:
+        code = proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running 30 s after a start-up that could not succeed:\n{log_path.read_text()[-3000:]}")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the workers too, should the arbiter have gone without them
+    text = log_path.read_text()
+    assert code == WORKER_BOOT_ERROR, text[-3000:]
+    assert reason in text
