@@ -58,6 +58,10 @@ def migrate() -> None:
     console.print("database schema is up to date")
 
 
+# What uvicorn and gunicorn's arbiter exit with when the app's start-up fails; `serve` uses it for its migration too.
+STARTUP_FAILED = 3
+
+
 def _upgrade(settings: Settings) -> None:
     from screening import migrate as m
     from screening.db import make_engine
@@ -94,7 +98,12 @@ def serve(
         # Logged as the server will log, so that every line the service writes is JSON (uvicorn and gunicorn
         # apply the same configuration again).
         logging.config.dictConfig(logs)
-        _upgrade(settings)
+        try:
+            _upgrade(settings)
+        except Exception:
+            # As the app's own start-up failing is ended (screening.ops.server): the reason logged, status 3.
+            logging.getLogger("screening.migrate").exception("the database schema could not be brought up to date")
+            raise typer.Exit(STARTUP_FAILED) from None
         logging.getLogger("screening.migrate").info("database schema is up to date")
     if workers > 1:
         from screening.ops import server

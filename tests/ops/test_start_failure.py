@@ -8,6 +8,7 @@ says that it does not answer.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -36,8 +37,25 @@ def _schema_behind(tmp_path: Path) -> tuple[dict[str, str], str]:
     return {"migrate_on_start": "false"}, "run `screening migrate` first"
 
 
+def _database_away(tmp_path: Path, migrate_on_start: str) -> tuple[dict[str, str], str]:
+    # A loopback port nothing listens on: the connection is refused at once.
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/screening"
+    return {"database_url": url, "migrate_on_start": migrate_on_start}, "OperationalError"
+
+
+def _database_away_at_migration(tmp_path: Path) -> tuple[dict[str, str], str]:
+    return _database_away(tmp_path, "true")  # `serve`'s own migration step meets it (the default)
+
+
+def _database_away_at_start_up(tmp_path: Path) -> tuple[dict[str, str], str]:
+    return _database_away(tmp_path, "false")  # the app's start-up meets it (the image's setting)
+
+
 @pytest.mark.parametrize("workers", [1, 2])
-@pytest.mark.parametrize("fault", [_refused_model, _schema_behind], ids=["model refused", "schema behind"])
+@pytest.mark.parametrize("fault", [_refused_model, _schema_behind, _database_away_at_migration,
+                                   _database_away_at_start_up],
+                         ids=["model refused", "schema behind", "database away at migration",
+                              "database away at start-up"])
 def test_a_service_that_cannot_start_ends_saying_why(tmp_path: Path, workers: int, fault: object) -> None:
     settings, reason = fault(tmp_path)  # type: ignore[operator]
     log_path = tmp_path / "server.log"
@@ -54,4 +72,5 @@ def test_a_service_that_cannot_start_ends_saying_why(tmp_path: Path, workers: in
             os.killpg(proc.pid, signal.SIGKILL)  # the workers too, should the arbiter have gone without them
     text = log_path.read_text()
     assert code == WORKER_BOOT_ERROR, text[-3000:]
-    assert reason in text
+    lines = [json.loads(line) for line in text.splitlines()]  # the reason too is logged as every line is
+    assert any(reason in json.dumps(line) for line in lines if line["level"] == "error"), text[-3000:]
