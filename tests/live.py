@@ -85,7 +85,7 @@ def wait_until_idle(url: str, timeout: float = 15.0) -> None:
         _pause(0.01)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -95,6 +95,21 @@ class Served(NamedTuple):
     base: str  # the base URL
     log: Path  # the file its stdout and stderr go to
     process: subprocess.Popen[bytes]  # the main process: the service itself, or gunicorn's arbiter
+
+
+def wait_until_ready(base: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 60) -> None:
+    """Return once the service at `base` answers /health/ready; fail with its log's end should its process `proc`
+    end first, or `timeout` pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert proc.poll() is None, log_path.read_text()[-3000:]
+        try:
+            if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"the server did not become ready in {timeout:.0f} s"
+        time.sleep(0.05)
 
 
 def served_env(tmp_path: Path, **settings: str) -> dict[str, str]:
@@ -112,23 +127,14 @@ def served_process(tmp_path: Path, workers: int, **settings: str) -> Iterator[Se
     caller's own SCREENING_* variables. Yields once it answers /health/ready. Stopped on the way out with SIGTERM to
     the group (SIGKILL after 20 s), unless the test has stopped it already."""
     env = served_env(tmp_path, **settings)
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "screening", "serve", "--port", str(port), "--workers",
                                  str(workers)], env=env, stdout=log, stderr=log, cwd=ROOT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()[-3000:]
-            try:
-                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become ready in 60 s"
-            time.sleep(0.05)
+        wait_until_ready(base, proc, log_path)
         yield Served(base, log_path, proc)
     finally:
         with contextlib.suppress(ProcessLookupError):  # the group has gone: a test stopped it

@@ -31,7 +31,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +41,7 @@ import yaml
 from sqlalchemy import make_url, text
 
 from tests.conftest import PG_ADMIN_URL, postgres_admin
-from tests.live import _free_port
+from tests.live import free_port, wait_until_ready
 from tests.needs_answers import answers_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -335,7 +334,7 @@ class Container:
 def _container(image: Image, env: dict[str, str], name: str) -> Iterator[Container]:
     """The image's CMD as its user, with `env`, on a free port (the image's 0.0.0.0:8000 here), once ready; stopped
     with SIGTERM on the way out, as `docker stop` stops it, waiting as long as compose's stop_grace_period."""
-    port = _free_port()
+    port = free_port()
     env = env | {"SCREENING_HOST": "127.0.0.1", "SCREENING_PORT": str(port)}
     assert image.env["SCREENING_PORT"] == "8000" and "127.0.0.1:8000/" in image.healthcheck[-1]
     container = Container(f"http://127.0.0.1:{port}",
@@ -345,16 +344,7 @@ def _container(image: Image, env: dict[str, str], name: str) -> Iterator[Contain
         server = subprocess.Popen(image.cmd, env=env, cwd=image.moved(image.workdir), stdout=out, stderr=out,
                                   start_new_session=True, user=image.uid, group=image.gid, extra_groups=[])
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, container.log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{container.base}/health/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the service did not become ready in 60 s"
-            time.sleep(0.1)
+        wait_until_ready(container.base, server, container.log)
         assert os.stat(f"/proc/{server.pid}").st_uid == image.uid  # the image's user, not root
         yield container
     finally:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from screening.model.promotion import SHIPPED_MODEL_DIR
-from tests.live import ROOT, _free_port, served_env
+from tests.live import ROOT, free_port, served_env
 
 WORKER_BOOT_ERROR = 3  # gunicorn's, and `screening serve`'s with one worker: uvicorn's for a failed start-up
 
@@ -39,7 +39,7 @@ def _schema_behind(tmp_path: Path) -> tuple[dict[str, str], str]:
 
 def _database_away(tmp_path: Path, migrate_on_start: str) -> tuple[dict[str, str], str]:
     # A loopback port nothing listens on: the connection is refused at once.
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/screening"
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/screening"
     return {"database_url": url, "migrate_on_start": migrate_on_start}, "OperationalError"
 
 
@@ -60,7 +60,7 @@ def test_a_service_that_cannot_start_ends_saying_why(tmp_path: Path, workers: in
     settings, reason = fault(tmp_path)  # type: ignore[operator]
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "screening", "serve", "--port", str(_free_port()), "--workers",
+        proc = subprocess.Popen([sys.executable, "-m", "screening", "serve", "--port", str(free_port()), "--workers",
                                  str(workers)], env=served_env(tmp_path, **settings), stdout=log, stderr=log, cwd=ROOT,
                                 start_new_session=True)
     try:
