@@ -262,12 +262,16 @@ def models_promote(
 @models_app.command("list")
 def models_list() -> None:
     """Promoted models, newest first, with the active one marked."""
-    from screening.model.promotion import list_versions
+    from screening.model.promotion import list_versions, stored_versions
 
     with database() as session:
+        stored = stored_versions(session)
         for v in list_versions(session):
             mark = "*" if v.active else " "
-            typer.echo(f"{mark} {v.version}  sha256 {v.sha256[:12]}  {v.promoted_at:%Y-%m-%d %H:%M} {v.promoted_by}")
+            # Promoted before migration 0008: an instance can serve it only from a data folder that holds it.
+            where = "" if v.id in stored else f"  (files in {v.path} of one data folder only: promote it again)"
+            typer.echo(f"{mark} {v.version}  sha256 {v.sha256[:12]}  {v.promoted_at:%Y-%m-%d %H:%M} {v.promoted_by}"
+                       f"{where}")
 
 
 if __name__ == "__main__":

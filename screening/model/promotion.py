@@ -166,5 +166,10 @@ def promote(session: Session, settings: Settings, source: Path, promoted_by: str
     return row
 
 
+def stored_versions(session: Session) -> set[int]:
+    """The ids of the promoted versions whose files are in the database (all but those promoted before 0008)."""
+    return set(session.scalars(select(ModelFile.model_version_id).distinct()))
+
+
 def list_versions(session: Session) -> list[ModelVersion]:
     return list(session.scalars(select(ModelVersion).order_by(ModelVersion.promoted_at.desc(), ModelVersion.id.desc())))

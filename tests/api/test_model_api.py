@@ -291,6 +291,21 @@ class TestPromoteCommand:
         ]
         assert self.runner.invoke(cli, ["models", "list"]).output.startswith(f"* {SHIPPED['version']}")
 
+    def test_list_names_a_model_whose_files_are_in_one_data_folder_only(self, env: Path) -> None:
+        assert self.runner.invoke(cli, ["models", "promote", str(SHIPPED_MODEL_DIR)]).exit_code == 0
+        assert "promote it again" not in self.runner.invoke(cli, ["models", "list"]).output
+        from screening.db import make_engine
+
+        engine = make_engine(Settings())
+        with make_session_factory(engine)() as s:
+            s.execute(delete(ModelFile))  # as migration 0008 leaves a model promoted before it
+            s.commit()
+        engine.dispose()
+        listed = self.runner.invoke(cli, ["models", "list"]).output
+        assert f"(files in models/{SHIPPED['version']} of one data folder only: promote it again)" in listed
+        assert self.runner.invoke(cli, ["models", "promote", str(SHIPPED_MODEL_DIR)]).exit_code == 0
+        assert "promote it again" not in self.runner.invoke(cli, ["models", "list"]).output
+
     def test_promote_refuses_a_tampered_artifact(self, env: Path, tmp_path: Path) -> None:
         bad = tmp_path / "bad"
         shutil.copytree(SHIPPED_MODEL_DIR, bad)
