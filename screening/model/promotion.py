@@ -41,18 +41,20 @@ def load_active(settings: Settings, session_factory: sessionmaker[Session]) -> t
     try:
         if settings.model_dir is not None:
             return load_model(settings.model_dir), source
+        # The record only, in a session of its own: on SQLite a session holds the write lock, which no load of a
+        # model should keep from the other workers and instances.
         with session_factory() as session:
             active = active_version(session)
-            if active is not None:
-                source = "promoted"
-                return _promoted(settings, session, active), source
+        if active is not None:
+            source = "promoted"
+            return _promoted(settings, session_factory, active), source
         source = "shipped"
         return load_model(SHIPPED_MODEL_DIR), source
     except ModelMismatchError as exc:
         raise ModelMismatchError(f"refusing to start with the {source} model: {exc}") from exc
 
 
-def _promoted(settings: Settings, session: Session, version: ModelVersion) -> ModelBundle:
+def _promoted(settings: Settings, session_factory: sessionmaker[Session], version: ModelVersion) -> ModelBundle:
     """The promoted model from this instance's copy, written out from the database first where the copy is missing
     or is not the artifact promoted (promoted from another host, or a file of it changed since)."""
     folder = settings.data_dir / version.path
@@ -63,12 +65,13 @@ def _promoted(settings: Settings, session: Session, version: ModelVersion) -> Mo
             bundle = load_model(folder)
             if bundle.sha256 == version.sha256:
                 return bundle
-        files = session.execute(
-            select(ModelFile.name, ModelFile.content).where(ModelFile.model_version_id == version.id)).all()
+        with session_factory() as session:
+            files = [(name, content) for name, content in session.execute(
+                select(ModelFile.name, ModelFile.content).where(ModelFile.model_version_id == version.id))]
         if not files:
             # Promoted before its files were kept in the database (migration 0008): its folder is all there is.
             return _the_promoted(load_model(folder), version, folder)
-        return _write_out(folder, [(name, content) for name, content in files], version)
+        return _write_out(folder, files, version)
 
 
 def _write_out(folder: Path, files: Sequence[tuple[str, bytes]], version: ModelVersion) -> ModelBundle:

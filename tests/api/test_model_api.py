@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,12 @@ from screening.audit.models import AuditEntry
 from screening.auth.models import Role
 from screening.cli import app as cli
 from screening.config import Settings
-from screening.db import make_session_factory
+from screening.db import make_engine, make_session_factory, unit_of_work
+from screening.model import promotion
 from screening.model.exceptions import ModelMismatchError
 from screening.model.models import Assessment, ModelFile, ModelVersion
 from screening.model.promotion import SHIPPED_MODEL_DIR, load_active, promote
+from tests.conftest import _migrate
 from tests.factories import answer, create_screen, give_consent, headers_for, make_user
 
 PROBLEM = "application/problem+json"
@@ -253,6 +256,40 @@ class TestPromotedAcrossInstances:
         (different / "manifest.json").write_text(json.dumps(manifest))
         with pytest.raises(ModelMismatchError, match="promoted before as a different artifact"):
             promote(session, self._another_instance(settings, tmp_path), different, promoted_by="test")
+
+
+def test_no_model_is_loaded_while_a_session_holds_sqlites_write_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On SQLite a session holds the write lock from its first statement: a start-up loading (or writing out) the
+    promoted model inside one would keep every other worker's and instance's writes waiting meanwhile."""
+    url = f"sqlite:///{tmp_path}/screening.db"
+    _migrate(url, tmp_path)
+    settings = Settings(database_url=url, data_dir=tmp_path / "promoting")
+    engine = make_engine(settings)
+    with unit_of_work(make_session_factory(engine)) as session:
+        promote(session, settings, SHIPPED_MODEL_DIR, promoted_by="test")
+    lock_free: list[bool] = []
+    loaded = promotion.load_model
+
+    def load_model_checking_the_lock(path: Path) -> Any:
+        probe = sqlite3.connect(tmp_path / "screening.db", timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            lock_free.append(True)
+        except sqlite3.OperationalError:
+            lock_free.append(False)
+        finally:
+            probe.close()
+        return loaded(path)
+
+    monkeypatch.setattr(promotion, "load_model", load_model_checking_the_lock)
+    another = settings.model_copy(update={"data_dir": tmp_path / "another-instance"})  # writes its copy out
+    try:
+        bundle, source = load_active(another, make_session_factory(engine))
+    finally:
+        engine.dispose()
+    assert source == "promoted" and bundle.version == SHIPPED["version"]
+    assert lock_free and all(lock_free), lock_free
 
 
 class TestStartUp:
