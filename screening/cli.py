@@ -58,10 +58,6 @@ def migrate() -> None:
     console.print("database schema is up to date")
 
 
-# What uvicorn and gunicorn's arbiter exit with when the app's start-up fails; `serve` uses it for its migration too.
-STARTUP_FAILED = 3
-
-
 def _upgrade(settings: Settings) -> None:
     from screening import migrate as m
     from screening.db import make_engine
@@ -101,9 +97,11 @@ def serve(
         try:
             _upgrade(settings)
         except Exception:
-            # As the app's own start-up failing is ended (screening.ops.server): the reason logged, status 3.
+            # Ended as the app's own failed start-up is (uvicorn's status, which gunicorn's arbiter shares).
+            from uvicorn.config import STARTUP_FAILURE
+
             logging.getLogger("screening.migrate").exception("the database schema could not be brought up to date")
-            raise typer.Exit(STARTUP_FAILED) from None
+            raise typer.Exit(STARTUP_FAILURE) from None
         logging.getLogger("screening.migrate").info("database schema is up to date")
     if workers > 1:
         from screening.ops import server

@@ -17,11 +17,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from gunicorn.arbiter import Arbiter
+from uvicorn.config import STARTUP_FAILURE
 
 from screening.model.promotion import SHIPPED_MODEL_DIR
 from tests.live import ROOT, free_port, served_env
-
-WORKER_BOOT_ERROR = 3  # gunicorn's, and `screening serve`'s with one worker: uvicorn's for a failed start-up
 
 
 def _refused_model(tmp_path: Path) -> tuple[dict[str, str], str]:
@@ -71,6 +71,7 @@ def test_a_service_that_cannot_start_ends_saying_why(tmp_path: Path, workers: in
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # the workers too, should the arbiter have gone without them
     text = log_path.read_text()
-    assert code == WORKER_BOOT_ERROR, text[-3000:]
+    # uvicorn's status for a failed start-up, and the arbiter's when a worker's boot failed: the same number.
+    assert code == STARTUP_FAILURE == Arbiter.WORKER_BOOT_ERROR, text[-3000:]
     lines = [json.loads(line) for line in text.splitlines()]  # the reason too is logged as every line is
     assert any(reason in json.dumps(line) for line in lines if line["level"] == "error"), text[-3000:]
