@@ -215,8 +215,10 @@ class WriteTx(ABC):
         self.statements = statements
         self.dialect = statements.name
         self.info: dict[str, Any] = {}
-        # What a hook keeps across the units of one database transaction: SQLite's group commit runs several
-        # units in one (each unit's changes to it are undone with the unit); elsewhere a unit is a transaction.
+        # What a hook or a service keeps across units. On SQLite it is the writer connection's: it lasts across the
+        # units of a group commit (each unit's changes to it undone with the unit) and across transactions, for as
+        # long as no other connection commits (see `SqliteHot._check_kept`); a unit that changes rows something here was
+        # read from must update it or drop it. On PostgreSQL each unit starts with it empty.
         self.shared: dict[str, Any] = {} if shared is None else shared
         self._queued: Queued = []
         # How to tell, on another connection, whether this transaction committed: set by a hook (the audit module's,
@@ -329,7 +331,7 @@ class _Batch:
     committed: asyncio.Future[None]
     open: int = 0  # units inside the batch right now
     lost: BaseException | None = None  # set when SQLite rolled the whole transaction back itself
-    shared: dict[str, Any] = field(default_factory=dict)  # WriteTx.shared, for the batch's one transaction
+    shared: dict[str, Any] = field(default_factory=dict)  # WriteTx.shared: the writer connection's (SqliteHot._kept)
 
 
 class SqliteHot(HotDatabase):
@@ -360,6 +362,10 @@ class SqliteHot(HotDatabase):
         self._joining = 0
         self._appends: list[tuple[_AppendTx, asyncio.Future[_Batch]]] = []
         self._appender: asyncio.Task[None] | None = None
+        # WriteTx.shared, kept with the writer connection while the database holds exactly what it last committed:
+        # SQLite's data_version changes when any other connection (another worker, the ORM, a command) commits.
+        self._kept: dict[str, Any] = {}
+        self._data_version: int | None = None
 
     async def open(self) -> None:
         """Nothing to wait for: sqlite3 opens both connections when the object is made."""
@@ -474,7 +480,7 @@ class SqliteHot(HotDatabase):
                     if batch is None:
                         await self._begin()
                         loop = asyncio.get_running_loop()
-                        batch = self._batch = _Batch(loop.create_future())
+                        batch = self._batch = _Batch(loop.create_future(), shared=self._kept)
                         loop.call_soon(self._commit, batch)
             finally:
                 self._joining -= 1
@@ -516,6 +522,7 @@ class SqliteHot(HotDatabase):
             except sqlite3.Error:
                 pass
         batch.lost = exc
+        self._kept.clear()  # the units before, which it may hold, are gone too
         if self._batch is batch:
             self._batch = None  # later units open a new batch, once this one has let the lock go
 
@@ -537,6 +544,7 @@ class SqliteHot(HotDatabase):
                     f"the batch's transaction was rolled back by SQLite ({type(batch.lost).__name__})")
             self._cursor.execute("COMMIT")
         except sqlite3.Error as exc:
+            self._kept.clear()
             if self._writer.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     self._cursor.execute("ROLLBACK")
@@ -554,12 +562,31 @@ class SqliteHot(HotDatabase):
         if self._gate.try_acquire():
             try:
                 self._cursor.execute("BEGIN IMMEDIATE")
-                return
             except sqlite3.OperationalError as exc:
                 self._gate.release()
                 if not sqlite_busy(exc):
                     raise
+            else:
+                self._check_kept()
+                return
         await anyio.to_thread.run_sync(self._begin_waiting)
+        self._check_kept()
+
+    def _check_kept(self) -> None:
+        """Inside the new transaction: drop what is kept if another connection has committed since this one last
+        looked (data_version "will be different if changes were committed to the database by any other connection
+        in the interim", and is unchanged by this connection's own: sqlite.org/pragma.html#pragma_data_version)."""
+        try:
+            version = self._cursor.execute("PRAGMA data_version").fetchone()[0]
+        except BaseException:
+            self._kept.clear()
+            with contextlib.suppress(sqlite3.Error):
+                self._cursor.execute("ROLLBACK")
+            self._gate.release()
+            raise
+        if version != self._data_version:
+            self._kept.clear()
+            self._data_version = version
 
     def _begin_waiting(self) -> None:
         """In a thread: wait for the writer gate (this process, then every process), then for SQLite's own lock

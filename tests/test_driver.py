@@ -27,13 +27,16 @@ from sqlalchemy import Engine, func, make_url, select
 from sqlalchemy.orm import Session
 
 from screening import db, driver, migrate
+from screening.app import create_app
 from screening.audit import service as audit
 from screening.audit.models import AuditEntry
 from screening.audit.service import SYSTEM, Actor, _chain_hash, _fields, chain_parts, verify_chain
+from screening.auth.models import User
 from screening.config import Settings
 from screening.db import make_engine, writer_gate
 from screening.driver import HotDatabase, hot_database
 from screening.model.schemas import AssessmentRead
+from screening.screens import store
 from screening.screens.models import AnswerEvent
 from screening.screens.schemas import ScreenRead
 from tests.conftest import run_on_a_loop_of_its_own as _run
@@ -410,6 +413,79 @@ def test_a_read_after_each_change_shows_it(client: TestClient, session: Session)
     give_consent(client, h, s["id"])
     assert client.post(url + "/finalise", headers=h).status_code == 200
     assert client.get(url, headers=h).json()["status"] == "final"
+
+
+def test_a_patch_sees_what_other_workers_and_the_orm_committed_since_its_last(
+        client: TestClient, session: Session, settings: Settings) -> None:
+    """A write on SQLite's writer connection keeps the screen it left (screens.store.keep) and the chain's last hash
+    for its next write, until another connection commits. Here another worker changes the same answer, the ORM
+    (this worker's other connections) changes consent, chains audit entries and revokes the nurse between PATCHes
+    of one worker: each next PATCH must see it. On PostgreSQL nothing is kept; the same must hold."""
+    nurse = make_user(session)
+    h = headers_for(client, nurse)
+    sid = create_screen(client, h)["id"]
+    url = f"/api/v1/screens/{sid}/answers"
+    answer(client, h, sid, {"phq9_1": 1})
+    answer(client, h, sid, {"phq9_2": 1})  # a write that follows this worker's own: the kept screen serves it
+    with TestClient(create_app(settings), raise_server_exceptions=False) as other:
+        moved = answer(other, h, sid, {"phq9_1": 2, "gad7_1": 3})
+    assert moved["revisions"]["phq9_1"] == 2
+    # Sent against the other worker's revision: no conflict, and the other worker's answers are in the reply.
+    r = client.patch(url, json={"answers": {"phq9_1": 3}, "expected_revisions": {"phq9_1": 2}}, headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["answers"] == {"phq9_1": 3, "phq9_2": 1, "gad7_1": 3}
+    assert r.json()["revisions"]["phq9_1"] == 3
+    # Sent against a revision this worker last saw, now stale: a conflict, not an overwrite.
+    r = client.patch(url, json={"answers": {"phq9_1": 0}, "expected_revisions": {"phq9_1": 1}}, headers=h)
+    assert r.status_code == 409, r.text
+    give_consent(client, h, sid, share_with_court=False)  # the ORM path, on another connection
+    assert answer(client, h, sid, {"phq9_3": 1})["consent"]["share_with_court"] is False
+    audit.record(session, SYSTEM, "test.orm", "thing", "x")  # the chain moves on outside the hot path
+    session.commit()
+    assert answer(client, h, sid, {"phq9_4": 1})["answers"]["phq9_4"] == 1
+    session.get(User, nurse.id).active = False  # type: ignore[union-attr]
+    session.commit()
+    r = client.patch(url, json={"answers": {"phq9_5": 1}}, headers=h)
+    assert r.status_code == 401, r.text
+    session.expire_all()
+    assert verify_chain(session).ok
+    history = session.scalars(select(AnswerEvent.value).where(AnswerEvent.item_id == "phq9_1")
+                              .order_by(AnswerEvent.revision)).all()
+    assert history == [1, 2, 3]
+
+
+def test_a_patch_after_its_own_reads_no_row_and_keeps_what_the_database_holds(tmp_path: Path) -> None:
+    """On SQLite, a PATCH that follows this connection's own write, with no other commit between, runs no load
+    and no read of the chain's last hash; what it keeps is what a load from the database returns."""
+    url = f"sqlite:///{tmp_path / 'kept.db'}"
+    engine = make_engine(Settings(database_url=url, data_dir=tmp_path))
+    migrate.upgrade(engine)
+    engine.dispose()
+    with served_on(url, tmp_path) as (client, _session, h, screen_url):
+        hot = client.app.state.hot  # type: ignore[attr-defined]
+        sid = screen_url.rsplit("/", 1)[1]
+        ran: list[str] = []
+        hot._writer.set_trace_callback(ran.append)
+
+        def patch(body: dict[str, Any], status: int = 200) -> list[str]:
+            ran.clear()
+            r = client.patch(screen_url + "/answers", json=body, headers=h)
+            assert r.status_code == status, r.text
+            return [sql for sql in ran if sql.startswith("SELECT")]
+
+        assert any("json_group_array" in sql for sql in patch({"answers": {"phq9_1": 1}}))  # read once
+        for body in ({"answers": {"phq9_1": 2, "bjmhs_1": True}}, {"answers": {"phq9_1": None}},
+                     {"answers": {"phq9_1": 0}, "expected_revisions": {"phq9_1": 3}},
+                     {"answers": {"phq9_1": 2}, "expected_revisions": {"phq9_1": 99}}):  # a conflict: nothing changes
+            assert patch(body, 409 if body.get("expected_revisions", {}).get("phq9_1") == 99 else 200) == []
+            kept = hot._kept["screens.kept"][sid]
+            fresh = _run(store.load(hot, kept.user.id, sid))
+            assert (kept.user, kept.screen, kept.answers, kept.consent, kept.names) == (
+                fresh.user, fresh.screen, fresh.answers, fresh.consent, fresh.names)
+        assert {k: type(a.value) for k, a in kept.answers.items()} == {"phq9_1": int, "bjmhs_1": bool}
+        give_consent(client, h, sid)  # committed on the ORM's connection: the next PATCH reads again
+        assert any("json_group_array" in sql for sql in patch({"answers": {"phq9_2": 1}}))
+        assert patch({"answers": {"phq9_2": 2}}) == []
 
 
 def test_one_bad_append_fails_alone_in_its_batch(engine: Engine, session: Session) -> None:

@@ -11,7 +11,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -472,5 +472,6 @@ async def patch_answers_hot(
         if changes.events:
             screen = screen._replace(updated_at=now)
             audit.record_hot(tx, user.actor, "screen.answers.update", "screen", screen.id, {"items": changes.items})
+        store.keep(tx, replace(loaded, screen=screen, answers=changes.stored, key=None))
     return screen_read(hot.registry, screen, changes.stored, loaded.consent, loaded.names,
                        await store.previous_contacts(hot.db, screen))

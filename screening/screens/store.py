@@ -207,14 +207,26 @@ def from_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+# In WriteTx.shared: screen id -> the Loaded that the last write to it on this connection left (see `keep`).
+_KEPT = "screens.kept"
+# Screens kept per writer connection: the tablets' open screens, a few to ~20 KB each (as `HotDatabase.memo`).
+KEPT_SCREENS = 256
+
+
 async def load(hot: HotDatabase, user_id: int, screen_id: str, tx: WriteTx | None = None, *,
                statement: Keyed = load_statement) -> Loaded:
-    """The user, the screen, its answers, consent and names; in `tx`, after locking the screen's row.
+    """The user, the screen, its answers, consent and names; in `tx`, after locking the screen's row, or as a
+    write on this connection left them (`keep`) where nothing else has been committed since.
     `statement`: `load_statement`, or a `Keyed` read built on it with columns added (`routes.hot`)."""
     params = {"user_id": user_id, "screen_id": screen_id}
     if tx is None:
         row = await hot.read_one(statement, params, raw=True)
     else:
+        kept: dict[str, Loaded] | None = tx.shared.get(_KEPT)
+        if kept is not None and statement is load_statement:
+            was = kept.get(screen_id)
+            if was is not None and was.user is not None and was.user.id == user_id:
+                return was
         if tx.dialect == "postgresql":
             tx.add(_LOCK, {"screen_id": screen_id})  # SQLite: BEGIN IMMEDIATE already excludes other writers
         rows = await tx.fetch(statement, params, raw=True)
@@ -229,6 +241,23 @@ async def load(hot: HotDatabase, user_id: int, screen_id: str, tx: WriteTx | Non
     if loaded is None:
         loaded = memo.put(row, _parse(hot.statements[statement].row(row), row, hot.statements.name))
     return loaded
+
+
+def keep(tx: WriteTx, loaded: Loaded) -> None:
+    """Keep `loaded`, what a write in `tx` has left of its screen, for the next load of it in a write on this
+    connection. WriteTx.shared keeps it only while no other connection commits (on SQLite's writer; nothing is
+    kept between PostgreSQL's units), and a unit that fails, or a transaction that does not commit, drops it:
+    so a kept screen is what the database holds. Every hot write to a screen's load's rows keeps its result
+    (`patch_answers_hot` is the only one); any other write to them is another connection's."""
+    if tx.dialect != "sqlite" or loaded.screen is None:
+        return
+    # A new dict each time: a failed unit restores WriteTx.shared one level deep.
+    kept = dict(tx.shared.get(_KEPT) or {})
+    kept.pop(loaded.screen.id, None)
+    kept[loaded.screen.id] = loaded
+    if len(kept) > KEPT_SCREENS:
+        del kept[next(iter(kept))]
+    tx.shared[_KEPT] = kept
 
 
 async def previous_contacts(hot: HotDatabase, screen: ScreenRow) -> int:
