@@ -487,6 +487,27 @@ def test_a_patch_after_its_own_reads_no_row_and_keeps_what_the_database_holds(tm
         assert any("json_group_array" in sql for sql in patch({"answers": {"phq9_2": 1}}))
         assert patch({"answers": {"phq9_2": 2}}) == []
 
+        # A transaction whose COMMIT fails keeps nothing. A foreign key broken in the PATCH's own unit, and deferred,
+        # fails the COMMIT only after the unit has kept what it wrote.
+        hook = hot.before_commit
+
+        async def breaking(tx: Any) -> None:
+            await hook(tx)
+            tx.cursor.execute("PRAGMA defer_foreign_keys=ON")
+            tx.cursor.execute("INSERT INTO answers (screen_id, item_id, value, revision, updated_by_id, updated_at) "
+                              "VALUES ('no-such-screen', 'phq9_1', '1', 1, 1, '2026-01-01 00:00:00')")
+
+        hot.before_commit = breaking
+        try:
+            assert client.patch(screen_url + "/answers", json={"answers": {"phq9_2": 3}}, headers=h).status_code == 500
+        finally:
+            hot.before_commit = hook
+        ran.clear()
+        r = client.patch(screen_url + "/answers", json={"answers": {"gad7_2": 1}}, headers=h)
+        assert r.status_code == 200, r.text
+        assert r.json()["answers"]["phq9_2"] == 2 and r.json()["revisions"]["phq9_2"] == 2
+        assert any("json_group_array" in sql for sql in ran)
+
 
 def test_one_bad_append_fails_alone_in_its_batch(engine: Engine, session: Session) -> None:
     """Appends and writes of the same moment commit together (group commit); one that fails (here an
