@@ -53,20 +53,33 @@ def database(settings: Settings | None = None) -> Iterator[Session]:
 
 @app.command()
 def migrate() -> None:
-    """Bring the database schema up to date (safe to run from several instances at once)."""
-    _upgrade(Settings())
-    console.print("database schema is up to date")
+    """Bring the database schema up to date (safe to run from several instances at once).
+
+    Logged as the service logs (JSON unless SCREENING_LOG_JSON=false): a failure gives the exception's type and
+    frames, not its message, which can quote a row's values, and ends with status 1."""
+    from screening.ops.logging import command_logger
+
+    settings = Settings()
+    if not _migrated(settings, command_logger("screening.migrate", settings.log_level, settings.log_json)):
+        raise typer.Exit(1)
 
 
-def _upgrade(settings: Settings) -> None:
+def _migrated(settings: Settings, log: logging.Logger) -> bool:
+    """Bring the schema up to date; whether that succeeded (`log` has the reason)."""
     from screening import migrate as m
     from screening.db import make_engine
 
-    engine = make_engine(settings)
     try:
-        m.upgrade(engine)
-    finally:
-        engine.dispose()
+        engine = make_engine(settings)
+        try:
+            m.upgrade(engine)
+        finally:
+            engine.dispose()
+    except Exception:
+        log.exception("the database schema could not be brought up to date")
+        return False
+    log.info("database schema is up to date")
+    return True
 
 
 @app.command()
@@ -94,15 +107,11 @@ def serve(
         # Logged as the server will log, so that every line the service writes is JSON (uvicorn and gunicorn
         # apply the same configuration again).
         logging.config.dictConfig(logs)
-        try:
-            _upgrade(settings)
-        except Exception:
+        if not _migrated(settings, logging.getLogger("screening.migrate")):
             # Ended as the app's own failed start-up is (uvicorn's status, which gunicorn's arbiter shares).
             from uvicorn.config import STARTUP_FAILURE
 
-            logging.getLogger("screening.migrate").exception("the database schema could not be brought up to date")
-            raise typer.Exit(STARTUP_FAILURE) from None
-        logging.getLogger("screening.migrate").info("database schema is up to date")
+            raise typer.Exit(STARTUP_FAILURE)
     if workers > 1:
         from screening.ops import server
 

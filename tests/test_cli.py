@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from screening.cli import app
 from screening.config import Settings
 from screening.db import make_engine, make_session_factory
 from screening.migrate import current_heads, script_heads
+from tests.live import free_port
 
 runner = CliRunner()
 
@@ -92,6 +94,32 @@ def test_serve_refuses_an_unmigrated_database(env: Path) -> None:
 
     with pytest.raises(NotMigrated, match="screening migrate"), TestClient(create_app(Settings())):
         pass
+
+
+def test_migrate_with_the_database_away_logs_why_as_the_service_does_and_ends_1(tmp_path: Path) -> None:
+    """compose's migrate step: every line JSON, the exception's type and frames, never its message (which can quote
+    a row's values); status 1. Before, a plain traceback with the message."""
+    port = free_port()  # nothing listens there: the connection is refused at once
+    proc = subprocess.run(
+        [sys.executable, "-m", "screening", "migrate"],
+        env={k: v for k, v in os.environ.items() if not k.startswith("SCREENING_")}
+        | {"SCREENING_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{port}/screening",
+           "SCREENING_DATA_DIR": str(tmp_path)},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    lines = [json.loads(line) for line in proc.stderr.splitlines()]
+    assert [(e["level"], e["logger"], e["msg"], e["exc_type"]) for e in lines] == [
+        ("error", "screening.migrate", "the database schema could not be brought up to date", "OperationalError")]
+    assert lines[0]["frames"] and "Traceback" not in proc.stderr and str(port) not in proc.stderr + proc.stdout
+
+
+def test_migrate_logs_success_as_the_service_does(env: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "screening", "migrate"], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert [(e["level"], e["msg"]) for e in map(json.loads, proc.stderr.splitlines())] == [
+        ("info", "database schema is up to date")]
 
 
 def test_production_refuses_the_placeholder_secret(env: Path) -> None:

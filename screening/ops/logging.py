@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 import traceback
 from contextvars import ContextVar
@@ -138,14 +139,13 @@ def lean_records() -> None:
     logging.logMultiprocessing = False
 
 
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"  # with SCREENING_LOG_JSON=false
+
+
 def log_config(level: str = "INFO", json_format: bool = True) -> dict[str, Any]:
     """A `logging.config.dictConfig` for the service's, uvicorn's and gunicorn's loggers (given to `uvicorn.run`,
     or as gunicorn's `logconfig_dict`)."""
-    formatter = (
-        {"()": "screening.ops.logging.JsonFormatter"}
-        if json_format
-        else {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
-    )
+    formatter = {"()": "screening.ops.logging.JsonFormatter"} if json_format else {"format": TEXT_FORMAT}
     handler = {
         "class": "screening.ops.logging.JsonLines" if json_format else "logging.StreamHandler",
         "stream": "ext://sys.stderr",
@@ -170,3 +170,14 @@ def log_config(level: str = "INFO", json_format: bool = True) -> dict[str, Any]:
         },
         "root": {"handlers": ["default"], "level": "WARNING"},
     }
+
+
+def command_logger(name: str, level: str = "INFO", json_format: bool = True) -> logging.Logger:
+    """A logger that writes to standard error as `log_config` has the service's write, without configuring logging
+    for the process: for a command, which may run inside another program (a test's CliRunner)."""
+    logger = logging.Logger(name, level)  # not registered with logging's manager: nothing global changes
+    handler = JsonLines(sys.stderr) if json_format else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_format else logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(RequestIdFilter())
+    logger.addHandler(handler)
+    return logger
