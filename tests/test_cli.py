@@ -17,7 +17,7 @@ from screening.cli import app
 from screening.config import Settings
 from screening.db import make_engine, make_session_factory
 from screening.migrate import current_heads, script_heads
-from tests.live import free_port
+from tests.live import free_port, served_env
 
 runner = CliRunner()
 
@@ -102,9 +102,7 @@ def test_migrate_with_the_database_away_logs_why_as_the_service_does_and_ends_1(
     port = free_port()  # nothing listens there: the connection is refused at once
     proc = subprocess.run(
         [sys.executable, "-m", "screening", "migrate"],
-        env={k: v for k, v in os.environ.items() if not k.startswith("SCREENING_")}
-        | {"SCREENING_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{port}/screening",
-           "SCREENING_DATA_DIR": str(tmp_path)},
+        env=served_env(tmp_path, database_url=f"postgresql+psycopg://postgres@127.0.0.1:{port}/screening"),
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert proc.returncode == 1, proc.stderr
