@@ -27,6 +27,7 @@ from screening.insights.router import pages as insights_pages
 from screening.insights.router import router as insights_router
 from screening.instruments.registry import load_registry
 from screening.instruments.router import router as instruments_router
+from screening.log_redaction import Reason
 from screening.model.promotion import load_active
 from screening.model.router import get_assessment
 from screening.model.router import router as models_router
@@ -52,8 +53,8 @@ class Health(BaseModel):
     version: str
 
 
-class NotMigrated(RuntimeError):
-    pass
+class NotMigrated(Reason, RuntimeError):
+    """The database's schema is not the one this code was written for."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

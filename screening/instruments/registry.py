@@ -22,12 +22,13 @@ from screening.instruments.schemas import (
     SumAtLeast,
 )
 from screening.instruments.scoring import InstrumentMemo
+from screening.log_redaction import Reason
 from screening.yamlfiles import safe_yaml
 
 SHIPPED_DIR = Path(__file__).parent / "definitions"
 
 
-class DefinitionError(ValueError):
+class DefinitionError(Reason, ValueError):
     """A definition file is invalid; the message names the file and what is wrong."""
 
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from screening.instruments.registry import Registry
+from screening.log_redaction import Reason
 from screening.yamlfiles import safe_yaml
 
 SHIPPED_DIR = Path(__file__).parent / "data"
@@ -25,7 +26,7 @@ SHIPPED_DIR = Path(__file__).parent / "data"
 MODEL_DOMAINS = frozenset({"mental_health", "learning_disability", "substance_misuse"})
 
 
-class RulebookError(ValueError):
+class RulebookError(Reason, ValueError):
     """A rules or directory file is invalid; the message names the file and what is wrong."""
 
 

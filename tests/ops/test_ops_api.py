@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session
 
 from screening.app import create_app
 from screening.config import Settings
-from screening.ops.logging import JsonFormatter, JsonLines, RequestIdFilter, RequestLog, request_id_var
+from screening.ops.logging import (
+    JsonFormatter,
+    JsonLines,
+    RequestIdFilter,
+    RequestLog,
+    TracebackText,
+    request_id_var,
+)
 from tests.factories import answer, create_screen, give_consent, headers_for, make_user
 
 METRICS_TOKEN = "metrics-token-0123456789abcdefghijklmnop"
@@ -176,3 +183,57 @@ class TestJsonLogs:
         out = json.loads(JsonFormatter().format(rec))
         assert out["exc_type"] == "ValueError"
         assert "1991" not in json.dumps(out)
+
+    def test_a_traceback_given_as_text_keeps_only_its_type_and_frames(self) -> None:
+        """uvicorn logs a failed lifespan as the text of `traceback.format_exc()`: of a chain, the filter keeps the type
+        of the exception raised and its frames, as JsonFormatter would have from the exception; no message of any
+        exception in the chain, even a later line of one that looks like a type; a Reason's own message alone."""
+        import traceback
+
+        def connect() -> None:
+            raise KeyError("custody_record=CR/7/26")
+
+        def start() -> None:
+            try:
+                connect()
+            except KeyError as exc:
+                raise RuntimeError("date_of_birth=1991-04-12\nValueError: 1991-04-12") from exc
+
+        try:
+            start()
+        except RuntimeError as exc:
+            text = traceback.format_exc()
+            expected = json.loads(JsonFormatter().format(logging.LogRecord(
+                "uvicorn.error", logging.ERROR, __file__, 1, "x", None, (RuntimeError, exc, exc.__traceback__))))
+        assert "1991" in text and "CR/7/26" in text  # what the text carried
+        record = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, text, None, None)
+        assert TracebackText().filter(record)
+        out = json.loads(JsonFormatter().format(record))
+        assert out["msg"] == "RuntimeError in the application's lifespan (its message withheld)"
+        assert (out["exc_type"], out["frames"]) == (expected["exc_type"], expected["frames"])
+        assert out["exc_type"] == "RuntimeError" and out["frames"][-1].endswith(":start")
+        assert "1991" not in json.dumps(out) and "CR/7/26" not in json.dumps(out)
+        # One of the service's own reasons not to start keeps its message, and only its own: not its cause's.
+        from screening.app import NotMigrated
+
+        try:
+            try:
+                connect()
+            except KeyError as exc:
+                raise NotMigrated("The database schema is not up to date: run `screening migrate` first.") from exc
+        except NotMigrated:
+            reason = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, traceback.format_exc(), None, None)
+        assert TracebackText().filter(reason)
+        told = json.loads(JsonFormatter().format(reason))
+        assert (told["msg"], told["exc_type"]) == (
+            "The database schema is not up to date: run `screening migrate` first.", "NotMigrated")
+        assert told["frames"][-1].endswith(":test_a_traceback_given_as_text_keeps_only_its_type_and_frames")
+        assert "CR/7/26" not in json.dumps(told)
+        plain = logging.LogRecord("uvicorn.error", logging.INFO, __file__, 1, "Waiting for application startup.", None,
+                                  None)
+        assert TracebackText().filter(plain) and plain.getMessage() == "Waiting for application startup."
+        group = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, "  + Exception Group Traceback (most "
+                                  "recent call last):\n  | ExceptionGroup: x=1 (1 sub-exception)\n  +-+---- 1 ----\n"
+                                  "    | Traceback (most recent call last):\n    | ValueError: x=1\n", None, None)
+        assert TracebackText().filter(group) and json.loads(JsonFormatter().format(group))["exc_type"] == "unknown"
+        assert "x=1" not in group.getMessage()

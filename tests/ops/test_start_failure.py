@@ -75,3 +75,7 @@ def test_a_service_that_cannot_start_ends_saying_why(tmp_path: Path, workers: in
     assert code == STARTUP_FAILURE == Arbiter.WORKER_BOOT_ERROR, text[-3000:]
     lines = [json.loads(line) for line in text.splitlines()]  # the reason too is logged as every line is
     assert any(reason in json.dumps(line) for line in lines if line["level"] == "error"), text[-3000:]
+    # The service's own reasons are logged whole; a failed lifespan's other exceptions, which uvicorn logs as the
+    # traceback's text, by type and frames, without their messages (here the address and "Connection refused").
+    # Before, that text whole.
+    assert "Traceback" not in text and "Connection refused" not in text, text[-3000:]
