@@ -50,8 +50,9 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /opt/screening
 USER 10001:10001
 EXPOSE 8000
+# On the port the service listens on: SCREENING_PORT, which a site may set.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/health/live', timeout=2)"]
+    CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:' + os.environ.get('SCREENING_PORT', '8000') + '/health/live', timeout=2)"]
 # Migrations are a separate step (`python -m screening migrate`, see compose.yaml): safe from several
 # instances at once.
 CMD ["python", "-m", "screening", "serve"]

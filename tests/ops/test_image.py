@@ -1,10 +1,10 @@
 """The runtime image without Docker: its file system made by the Dockerfile's own instructions, and the service
 run from it as the image and compose.yaml run it.
 
-No Docker engine runs on the machines this project is built and tested on, so the image is never built here and
-hadolint reads the Dockerfile as text (test_deployment_files.py). Yet what breaks an image is what the tests' own
-set-up hides: the dev virtualenv holds the training and test libraries, so a module the service comes to import
-from them works in every other test and fails in the image; and the tests run as root in a writable checkout,
+`test_docker_image.py` builds the image with Docker and runs it; this follows it without an engine (for a machine
+without Docker, and to run what the image runs where each step can be looked at). What breaks an image is what the
+tests' own set-up hides: the dev virtualenv holds the training and test libraries, so a module the service comes to
+import from them works in every other test and fails in the image; and the tests run as root in a writable checkout,
 while the image runs as uid 10001 on files it cannot write (compose's with a read-only root). So `image` follows
 the Dockerfile instruction by instruction, with each of the image's paths moved under one folder (`Image.moved`):
 
@@ -336,7 +336,8 @@ def test_the_image_holds_no_training_or_test_library(image: Image) -> None:
 @dataclass
 class Container:
     base: str  # its URL
-    healthcheck: list[str]  # the Dockerfile's HEALTHCHECK command, on this container's port
+    healthcheck: list[str]  # the Dockerfile's HEALTHCHECK command
+    env: dict[str, str]  # its environment, which the health check runs with too (as `docker exec` does)
     log: Path
     code: int | None = None  # its exit code, once stopped
 
@@ -347,10 +348,9 @@ def _container(image: Image, env: dict[str, str], name: str) -> Iterator[Contain
     with SIGTERM on the way out, as `docker stop` stops it, waiting as long as compose's stop_grace_period."""
     port = free_port()
     env = env | {"SCREENING_HOST": "127.0.0.1", "SCREENING_PORT": str(port)}
-    assert image.env["SCREENING_PORT"] == "8000" and "127.0.0.1:8000/" in image.healthcheck[-1]
-    container = Container(f"http://127.0.0.1:{port}",
-                          [*image.healthcheck[:-1], image.healthcheck[-1].replace(":8000/", f":{port}/")],
-                          image.path.parent / f"{name}.log")
+    # A port other than the image's: the health check follows SCREENING_PORT (it once asked 8000 whatever the port).
+    assert image.env["SCREENING_PORT"] == "8000"
+    container = Container(f"http://127.0.0.1:{port}", image.healthcheck, env, image.path.parent / f"{name}.log")
     with container.log.open("wb") as out:
         server = subprocess.Popen(image.cmd, env=env, cwd=image.moved(image.workdir), stdout=out, stderr=out,
                                   start_new_session=True, user=image.uid, group=image.gid, extra_groups=[])
@@ -378,7 +378,7 @@ def test_the_service_runs_from_the_image_as_compose_runs_it(image: Image, deploy
                       "--suite", "Leeds"], env)
     assert done.returncode == 0, done.stdout + done.stderr
     with _container(image, env, f"serve-{deployment.database}") as served:
-        check = image.run(served.healthcheck, env, timeout=image.healthcheck_timeout)
+        check = image.run(served.healthcheck, served.env, timeout=image.healthcheck_timeout)
         assert check.returncode == 0, check.stderr
         _the_pathway(served.base)
         # A data scientist's model promoted in the running image: verified and copied under its data folder.
@@ -391,7 +391,7 @@ def test_the_service_runs_from_the_image_as_compose_runs_it(image: Image, deploy
         if deployment.database == "postgres":
             _another_instance_serves_the_promoted_model(image, env)
     assert served.code == 0, served.log.read_text()[-3000:]
-    assert image.run(served.healthcheck, env, timeout=image.healthcheck_timeout).returncode != 0  # stopped: unhealthy
+    assert image.run(served.healthcheck, served.env, timeout=image.healthcheck_timeout).returncode != 0  # stopped
     lines = [json.loads(line) for line in served.log.read_text().splitlines()]  # every line one JSON object
     assert not [line for line in lines if line["level"] in ("error", "critical")]
     assert any(line.get("logger") == "screening.request" and line["route"] == "/api/v1/screens/{screen_id}/court-report"
