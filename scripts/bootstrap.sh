@@ -17,14 +17,16 @@ if [[ $profile == dev ]]; then
   apt_packages+=(iptables)  # a test drops the packets of a database connection, as a network cut does
   # tests/ops/test_image.py makes the runtime image's virtualenv with Debian's Python 3.11, as the base image's
   apt_packages+=(python3.11 python3.11-venv)
+  # tests/ops/test_docker_image.py builds the image with Docker's engine, on a base image made with debootstrap
+  apt_packages+=(docker.io debootstrap)
 fi
+sudo_cmd=""
+[[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
-  sudo_cmd=""
-  [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
   echo "installing system packages: ${missing[*]}"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
@@ -48,6 +50,18 @@ fi
 # this every start compiles ~100 modules from source (0.2 s of a 1.2 s start-up). Stale files are ignored
 # by Python (it checks the source's time), so re-running after an edit is enough.
 .venv/bin/python -m compileall -q screening >/dev/null
+
+if [[ $profile == dev ]] && ! docker info >/dev/null 2>&1; then
+  # Machines of this kind run no service manager, so Debian's package leaves its daemon stopped: start it, once.
+  # Where it cannot run, the Docker test says why (and fails in CI, which sets SCREENING_REQUIRE_DOCKER=1).
+  dockerd_log="${TMPDIR:-/tmp}/screening-dockerd.log"
+  $sudo_cmd setsid dockerd </dev/null >"$dockerd_log" 2>&1 &
+  for _ in $(seq 120); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  docker info >/dev/null 2>&1 || echo "dockerd did not start (its log: $dockerd_log)" >&2
+fi
 
 if [[ $profile == dev ]]; then
   # axe-core for the browser tests' accessibility checks, pinned in package-lock.json (npm registry only).
