@@ -34,7 +34,7 @@ from sqlalchemy import make_url, text
 
 from tests.conftest import PG_ADMIN_URL, postgres_admin
 from tests.live import free_port
-from tests.ops.test_image import PASSWORD, _compose_environment, _the_pathway
+from tests.ops.deployment import PASSWORD, compose_environment, the_pathway
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("docker")]  # one image for the module, built once
@@ -117,7 +117,7 @@ class Site:
 def site(image: str) -> Iterator[Site]:
     variables = {"POSTGRES_PASSWORD": secrets.token_urlsafe(16), "SCREENING_SECRET_KEY": secrets.token_urlsafe(32),
                  "SCREENING_PERSON_KEY": secrets.token_urlsafe(32)}
-    env = _compose_environment("app", variables)
+    env = compose_environment("app", variables)
     admin = postgres_admin()
     name = f"screening_docker_{secrets.token_hex(6)}"
     url = make_url(env["SCREENING_DATABASE_URL"])
@@ -194,7 +194,7 @@ def test_the_built_image_serves_as_compose_runs_it(site: Site) -> None:
         written = docker("exec", name, "sh", "-c", "touch /opt/screening/x || touch /var/tmp/x", check=False)
         assert written.returncode != 0 and "Read-only file system" in written.stderr
         assert docker("exec", name, "python", "-c", "import sklearn", check=False).returncode != 0
-        _the_pathway(base)  # the model, the routes, WeasyPrint's PDF with the runtime stage's Debian packages
+        the_pathway(base)  # the model, the routes, WeasyPrint's PDF with the runtime stage's Debian packages
         with httpx.Client(base_url=base, timeout=30) as c:
             assert c.get("/health/ready").json()["checks"] == {"database": "ok", "model": "ok"}
         # A stop as `docker compose stop` sends it, within compose's stop_grace_period: the workers finish and the

@@ -45,7 +45,7 @@ from sqlalchemy import make_url, text
 
 from tests.conftest import PG_ADMIN_URL, postgres_admin
 from tests.live import free_port, wait_until_ready
-from tests.needs_answers import answers_for
+from tests.ops.deployment import PASSWORD, compose_environment, the_pathway
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.xdist_group("image")  # one image for the module, built once
@@ -64,7 +64,6 @@ import json
 from importlib.metadata import distributions
 print(json.dumps({dist.metadata["Name"]: dist.requires or [] for dist in distributions()}))
 """
-PASSWORD = "a long passphrase for the image"
 
 
 def instructions(dockerfile: str) -> list[tuple[str, str, str]]:
@@ -237,21 +236,6 @@ def image() -> Iterator[Image]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _compose_environment(service: str, variables: dict[str, str]) -> dict[str, str]:
-    """A compose service's environment, with its ${NAME}, ${NAME:-default} and ${NAME:?message} filled from
-    `variables` as compose fills them from an operator's shell (an unset ":?" fails, as compose refuses to start)."""
-    spec = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"][service]["environment"]
-
-    def fill(match: re.Match[str]) -> str:
-        name, how, word = match.group(1), match.group(2) or "", match.group(3) or ""
-        value = variables.get(name, "")
-        if how == ":?" and not value:
-            raise AssertionError(f"compose would refuse to start: {word}")
-        return value or (word if how == ":-" else "")
-
-    return {name: re.sub(r"\$\{(\w+)(:[-?])?([^}]*)\}", fill, str(value)) for name, value in spec.items()}
-
-
 @dataclass
 class Deployment:
     env: dict[str, str]  # the service's environment: the image's and compose's
@@ -262,8 +246,8 @@ class Deployment:
 def deployment(request: pytest.FixtureRequest, image: Image) -> Iterator[Deployment]:
     variables = {"POSTGRES_PASSWORD": secrets.token_urlsafe(16), "SCREENING_SECRET_KEY": secrets.token_urlsafe(32),
                  "SCREENING_PERSON_KEY": secrets.token_urlsafe(32)}
-    compose = _compose_environment("app", variables)
-    assert compose == _compose_environment("migrate", variables) | {"SCREENING_WORKERS": "2"}
+    compose = compose_environment("app", variables)
+    assert compose == compose_environment("migrate", variables) | {"SCREENING_WORKERS": "2"}
     if request.param == "sqlite":
         # compose.yaml always names PostgreSQL; without a URL the image keeps a SQLite file in its data folder.
         del compose["SCREENING_DATABASE_URL"]
@@ -380,7 +364,7 @@ def test_the_service_runs_from_the_image_as_compose_runs_it(image: Image, deploy
     with _container(image, env, f"serve-{deployment.database}") as served:
         check = image.run(served.healthcheck, served.env, timeout=image.healthcheck_timeout)
         assert check.returncode == 0, check.stderr
-        _the_pathway(served.base)
+        the_pathway(served.base)
         # A data scientist's model promoted in the running image: verified and copied under its data folder.
         shipped = image.moved("/opt/screening/models/default")
         done = image.run(["python", "-m", "screening", "models", "promote", shipped], env)
@@ -422,35 +406,3 @@ def _another_instance_serves_the_promoted_model(image: Image, env: dict[str, str
     finally:
         shutil.rmtree(volume)
         shutil.rmtree(tmp)
-
-
-def _the_pathway(base: str) -> None:
-    """A nurse's screen from opening to the court's PDF, through the model, the routes and WeasyPrint."""
-    with httpx.Client(base_url=base, timeout=30) as c:
-        token = c.post("/api/v1/auth/token", data={"username": "nurse", "password": PASSWORD})
-        assert token.status_code == 200, token.text
-        c.headers["authorization"] = f"Bearer {token.json()['access_token']}"
-        made = c.post("/api/v1/screens", json={"custody_record": "IMG/1", "date_of_birth": "1990-02-03",
-                                               "sex": "female", "custody_suite": "Leeds"})
-        assert made.status_code == 201, made.text
-        sid = made.json()["id"]
-        assert c.put(f"/api/v1/screens/{sid}/consent", json={
-            "screening": True, "share_with_health": True, "share_with_court": True,
-            "capacity": "has_capacity"}).status_code == 200
-        answers = answers_for("mental_health", "substance_misuse", "learning_disability", "housing")
-        patched = c.patch(f"/api/v1/screens/{sid}/answers", json={"answers": answers})
-        assert patched.status_code == 200 and patched.json()["answers"] == answers
-        assessment = c.get(f"/api/v1/screens/{sid}/assessment")
-        assert assessment.status_code == 200
-        domains = assessment.json()["domains"]
-        assert domains and all(0 <= d["probability"] <= 1 for d in domains.values())
-        routes = c.get(f"/api/v1/screens/{sid}/recommendations")
-        assert routes.status_code == 200
-        assert {"learning_disability_team", "drug_alcohol_service"} <= {r["route"] for r in routes.json()}
-        assert c.post(f"/api/v1/screens/{sid}/finalise").status_code == 200
-        pdf = c.get(f"/api/v1/screens/{sid}/court-report", params={"format": "pdf"})
-        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-"), pdf.text[:500]
-        assert c.get(f"/api/v1/screens/{sid}/fhir").json()["resourceType"] == "Bundle"
-        assert c.get("/app/", follow_redirects=True).status_code == 200
-        metrics = c.get("/metrics").text  # compose sets SCREENING_METRICS_TOKEN to "" unless told: no token
-        assert re.search(r'^screening_model_info\{.*version="[^"]+"', metrics, re.M), metrics[:2000]
