@@ -98,7 +98,9 @@ class WriterGate:
         self._lock = threading.Lock()
         self.timeout = timeout
         # Opened per process (engines are made in the lifespan, after any fork): an flock belongs to the open
-        # file, so a descriptor inherited across a fork would let both processes in at once.
+        # file, so a descriptor inherited across a fork would let both processes in at once. None first, for
+        # __del__ should the open fail (a database whose folder is missing).
+        self._fd: int | None = None
         self._fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600) if lock_path else None
 
     def try_acquire(self) -> bool:
