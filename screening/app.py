@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -53,6 +54,9 @@ class Health(BaseModel):
     version: str
 
 
+log = logging.getLogger("screening.app")
+
+
 class NotMigrated(Reason, RuntimeError):
     """The database's schema is not the one this code was written for."""
 
@@ -62,6 +66,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            async with serving(app):
+                yield
+        except Exception as exc:
+            # Logged here, as the service logs any exception (its type and frames), with a Reason's own words: uvicorn
+            # logs a failed lifespan as the traceback's text, every message in it, which its log filter withholds
+            # (screening.ops.logging.TracebackText).
+            log.error(str(exc) if isinstance(exc, Reason) else "the service failed to start or to stop", exc_info=True)
+            raise
+
+    @asynccontextmanager
+    async def serving(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings)
         if migrate.current_heads(engine) != migrate.script_heads():
             engine.dispose()

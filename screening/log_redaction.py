@@ -29,17 +29,7 @@ class Reason(Exception):
     """An exception whose message the service wrote for whoever runs it, saying what is wrong with its own set-up and
     what to do (a schema behind its code, a refused model, a broken definition file), and quoting no record's data.
     Where the logs withhold every other exception's message, they keep a Reason's: a service that cannot start
-    must say why (`screening.ops.logging.TracebackText`)."""
-
-
-def reason_types() -> dict[str, type[Reason]]:
-    """Every Reason class imported so far, by the name a traceback gives it (module and qualified name)."""
-    found, todo = {}, [Reason]
-    while todo:
-        cls = todo.pop()
-        found[f"{cls.__module__}.{cls.__qualname__}"] = cls
-        todo.extend(cls.__subclasses__())
-    return found
+    must say why (the app's lifespan, `screening.app.create_app`)."""
 
 
 def install() -> None:

@@ -2,7 +2,7 @@
 
 One JSON object per line, with the request id of the request being served. Exception messages are
 never written: database and validation errors quote submitted values, which can be personal data. (The one
-exception: a failed start-up's reason, written by the service itself; see `TracebackText`.)
+exception: a failed start-up's reason, written by the service itself; see `screening.log_redaction.Reason`.)
 A logged exception carries its type and its frames (file, line, function) only.
 """
 
@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import time
 import traceback
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
-
-from screening.log_redaction import reason_types
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 # The request id in the ASGI scope too: the handler of an unhandled error (a 500) runs in Starlette's outermost
@@ -59,56 +56,23 @@ class JsonFormatter(logging.Formatter):
             exc_type, _exc, tb = record.exc_info
             entry["exc_type"] = exc_type.__name__
             entry["frames"] = [f"{f.filename}:{f.lineno}:{f.name}" for f in traceback.extract_tb(tb)][-10:]
-        elif (told := getattr(record, TOLD, None)) is not None:
-            entry["exc_type"], entry["frames"] = told
         return _encode(entry)
 
 
-# Where `TracebackText` leaves what it kept of a traceback it was given as text: (type, frames).
-TOLD = "screening_traceback"
 _TRACEBACK = "Traceback (most recent call last):"
-_FRAME = re.compile(r'^  File "(?P<file>[^"\n]+)", line (?P<line>\d+), in (?P<name>[^\n]+)$', re.MULTILINE)
-_TYPE = re.compile(r"^(?P<qualified>(?:[A-Za-z_]\w*\.)*(?P<name>[A-Za-z_]\w*))(?::|$)")
 
 
 class TracebackText(logging.Filter):
     """uvicorn logs a failed lifespan (the app's start-up or shut-down raised) as a message: the text that Starlette
     made with `traceback.format_exc()`, every exception's message in it. A message there can quote data (a
-    connection string, a row that broke a constraint in a data migration), so this filter, on
-    uvicorn's error logger, keeps of such a text what `JsonFormatter` keeps of a logged exception: the type of the
-    exception raised (the last in a chain) and its frames, the last ten, in the same form. Its message becomes the
-    line's where the exception is one of the service's own reasons not to start (`screening.log_redaction.Reason`:
-    the schema behind, the model refused), written to quote no data; else the line says that it was withheld."""
+    connection string, a row that broke a constraint in a data migration). The app's lifespan has logged the
+    exception already, as the service logs any (its type and frames, and the words of a `Reason`), so this filter,
+    on uvicorn's error logger, keeps uvicorn's line and withholds the text."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        text = record.msg
-        if isinstance(text, str) and _TRACEBACK in text:  # an exception group's text nests it in a box
-            exc_type, frames, reason = told_traceback(text)
-            record.msg = reason or f"{exc_type} in the application's lifespan (its message withheld)"
-            record.args = ()
-            setattr(record, TOLD, (exc_type, frames))
+        if isinstance(record.msg, str) and _TRACEBACK in record.msg:  # an exception group's text nests it in a box
+            record.msg, record.args = "the application's lifespan failed (its traceback withheld: it quotes messages)", ()
         return True
-
-
-def told_traceback(text: str) -> tuple[str, list[str], str | None]:
-    """The type, frames and, for a `Reason`, the message of the exception a `traceback.format_exc()` text ends with.
-    Its last section is the exception raised: its frames, then a line that starts with the type's name and goes on
-    with the message. The message is read only after a Reason's name; any other's lines are never read, its first
-    included. A text of another shape (an exception group's, whose lines are drawn in a box) gives the type
-    "unknown" and the frames that could be read, perhaps none."""
-    last = text[text.rindex(_TRACEBACK):]
-    frames = [f"{m['file']}:{m['line']}:{m['name']}" for m in _FRAME.finditer(last)][-10:]
-    lines = last.splitlines()
-    for at, line in enumerate(lines[1:], start=1):
-        if line and not line[0].isspace():
-            found = _TYPE.match(line)
-            if found is None:
-                break
-            if found["qualified"] not in reason_types():
-                return found["name"], frames, None
-            message = "\n".join([line[found.end():].strip(), *lines[at + 1:]]).strip()
-            return found["name"], frames, message or None
-    return "unknown", frames, None
 
 
 class JsonLines(logging.StreamHandler):  # type: ignore[type-arg]  # (generic over its stream in typeshed)
