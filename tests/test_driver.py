@@ -192,6 +192,64 @@ def test_units_queued_behind_another_writer_commit_in_one_batch(tmp_path: Path, 
     assert commits == 1
 
 
+@pytest.mark.parametrize("shape", ["write", "append"])
+def test_a_batch_that_sqlite_rolled_back_itself_acknowledges_none_of_its_units(tmp_path: Path, shape: str) -> None:
+    """Some errors make SQLite end the whole transaction, not just the statement: a full disk or an I/O error may,
+    and an INSERT interrupted inside an explicit transaction does ("the entire transaction will be rolled back
+    automatically", sqlite.org/c3ref/interrupt.html). Here the third of five units of a batch has its audit entry's
+    INSERT interrupted (a progress handler on the writer connection, armed by the trace callback when that INSERT
+    starts). The two units before it had been released into the batch and are gone with it: they fail, never
+    acknowledged. The two after go in a new transaction, which commits; the chain links, so nothing that was rolled
+    back was carried into it (the last hash kept from the lost units: `_undo_unit` and the failed `_commit` each drop
+    what is kept, and the test fails only with both lines gone)."""
+    url = f"sqlite:///{tmp_path}/lost.db"
+    engine = make_engine(Settings(database_url=url, data_dir=tmp_path))
+    migrate.upgrade(engine)
+    ids = ["0", "1", "cut", "3", "4"]
+
+    async def run() -> list[Any]:
+        hot = _hot(engine)
+        await hot.open()
+        writer: sqlite3.Connection = hot._writer  # type: ignore[attr-defined]
+        armed = False
+
+        def started(sql: str) -> None:
+            nonlocal armed
+            armed = armed or ("INSERT INTO audit_entries" in sql and "'cut'" in sql)
+
+        def interrupt() -> int:
+            nonlocal armed
+            cut, armed = armed, False
+            return int(cut)
+
+        writer.set_trace_callback(started)
+        writer.set_progress_handler(interrupt, 1)
+
+        async def unit(record_id: str) -> None:
+            async with hot.write() if shape == "write" else hot.append() as tx:
+                audit.record_hot(tx, SYSTEM, "test.hot", "thing", record_id)
+
+        try:
+            return await asyncio.gather(*(unit(i) for i in ids), return_exceptions=True)
+        finally:
+            writer.set_progress_handler(None, 1)
+            writer.set_trace_callback(None)
+            await hot.close()
+
+    try:
+        outcomes = dict(zip(ids, _run(run()), strict=True))
+        with Session(engine) as session:
+            assert sorted(session.scalars(select(AuditEntry.record_id))) == ["3", "4"]
+            assert verify_chain(session).ok
+    finally:
+        engine.dispose()
+    assert str(outcomes["cut"]) == "interrupted"
+    for lost in ("0", "1"):
+        assert isinstance(outcomes[lost], sqlite3.OperationalError)
+        assert str(outcomes[lost]) == "the batch's transaction was rolled back by SQLite (OperationalError)"
+    assert outcomes["3"] is None and outcomes["4"] is None
+
+
 def test_an_append_holds_the_write_lock_only_while_it_is_written(tmp_path: Path) -> None:
     """An append (a read's audit entry) waits for the write lock in a queue, and one task writes and commits
     those waiting in one step: whenever the loop runs other work, another worker finds the lock free. A unit of
