@@ -17,8 +17,9 @@ if [[ $profile == dev ]]; then
   apt_packages+=(iptables)  # a test drops the packets of a database connection, as a network cut does
   # tests/ops/test_image.py makes the runtime image's virtualenv with Debian's Python 3.11, as the base image's
   apt_packages+=(python3.11 python3.11-venv)
-  # tests/ops/test_docker_image.py builds the image with Docker's engine, on a base image made with debootstrap
-  apt_packages+=(docker.io debootstrap)
+  # tests/ops/test_docker_image.py builds the image with Docker's engine, on a base image made with debootstrap;
+  # tests/ops/test_compose.py runs compose.yaml with Compose (Debian's docker-compose, 1.29)
+  apt_packages+=(docker.io debootstrap docker-compose)
 fi
 sudo_cmd=""
 [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"

@@ -1,18 +1,97 @@
-"""What the image tests share: compose.yaml's environment as compose fills it, and a nurse's pathway through a
-served image (`test_image.py` without an engine, `test_docker_image.py` with Docker's)."""
+"""What the image tests share: compose.yaml's environment as compose fills it, a nurse's pathway through a served
+image (`test_image.py` without an engine, `test_docker_image.py` and `test_compose.py` with Docker's), and for the
+last two the Docker engine, the stand-in for the Python base image and Docker's health check.
+
+The Dockerfile's `python:3.11-slim-bookworm` comes from Docker Hub, which machines of this kind cannot reach (they
+reach PyPI and Debian's and npm's registries only), so the tests pass the Dockerfile's own PYTHON_IMAGE argument a
+stand-in: Debian bookworm with its Python 3.11, made with debootstrap from Debian's registry and given the slim
+image's PATH and LANG. It trusts the certificate authorities this machine trusts, for the build stage's pip: here,
+PyPI is reached through a proxy with its own authority."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
+import shutil
+import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from tests.needs_answers import answers_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "a long passphrase for the image"  # the nurse's, made with `screening users add` in the image
+
+REQUIRE_DOCKER = os.environ.get("SCREENING_REQUIRE_DOCKER") == "1"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+# The slim image's Python and what the Dockerfile's stages run with it; its PATH and LANG, as the slim image sets.
+BASE_PACKAGES = "python3.11,python3.11-venv,python3-pip,python-is-python3,ca-certificates"
+BASE_CHANGES = ["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "ENV LANG=C.UTF-8"]
+TRUSTED = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args[:3])} ... ended {done.returncode}:\n{done.stdout}{done.stderr}")
+    return done
+
+
+def require_engine() -> None:
+    """A Docker engine answers, or the test skips saying why (fails with SCREENING_REQUIRE_DOCKER=1, as in CI)."""
+    try:
+        answered = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True,
+                                  text=True, timeout=30, check=False)
+        reason = "" if answered.returncode == 0 else f"no Docker engine answers: {answered.stderr.strip()[:200]}"
+    except FileNotFoundError:
+        reason = "no docker command (scripts/bootstrap.sh dev installs Debian's docker.io)"
+    if reason:
+        if REQUIRE_DOCKER:
+            pytest.fail(reason + " (SCREENING_REQUIRE_DOCKER=1)")
+        pytest.skip(reason)
+
+
+def base_image() -> str:
+    """The stand-in for python:3.11-slim-bookworm, made once per machine: its tag names what it is made of."""
+    trusted = TRUSTED.read_bytes()
+    made_of = hashlib.sha256("\n".join([DEBIAN_MIRROR, BASE_PACKAGES, *BASE_CHANGES]).encode() + trusted).hexdigest()
+    tag = f"screening-test-base/python:3.11-bookworm-{made_of[:12]}"
+    if docker("image", "inspect", tag, check=False).returncode == 0:
+        return tag
+    with tempfile.TemporaryDirectory(prefix="screening-base-") as tmp:
+        root = Path(tmp) / "root"
+        made = subprocess.run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "bookworm", str(root),
+                               DEBIAN_MIRROR], capture_output=True, text=True, timeout=600, check=False)
+        assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
+        (root / TRUSTED.relative_to("/")).write_bytes(trusted)
+        (root / "etc" / "pip.conf").write_text(f"[global]\ncert = {TRUSTED}\n")
+        shutil.rmtree(root / "var" / "cache" / "apt" / "archives", ignore_errors=True)
+        changes = [arg for change in BASE_CHANGES for arg in ("--change", change)]
+        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+        imported = subprocess.run(["docker", "import", *changes, "-", tag], stdin=tar.stdout, capture_output=True,
+                                  text=True, timeout=600, check=False)
+        assert tar.wait() == 0 and imported.returncode == 0, imported.stderr
+    return tag
+
+
+def wait_healthy(container: str, within: float = 90) -> None:
+    """Until Docker's own health check says the container is healthy; fails with its checks and logs if it does not
+    within `within` seconds (the Dockerfile's HEALTHCHECK: a 20 s start period, a 15 s interval)."""
+    deadline = time.monotonic() + within
+    while (status := docker("inspect", "--format", "{{.State.Health.Status}}", container).stdout.strip()) == "starting" \
+            and time.monotonic() < deadline:
+        time.sleep(1)
+    if status != "healthy":
+        state = json.loads(docker("inspect", "--format", "{{json .State}}", container).stdout)
+        checks = [(c["ExitCode"], c["Output"].strip().splitlines()[-1:]) for c in state["Health"]["Log"]]
+        pytest.fail(f"{status} ({state['Status']}); its health checks: {checks}\n{docker('logs', container).stderr[-3000:]}")
 
 
 def compose_environment(service: str, variables: dict[str, str]) -> dict[str, str]:
@@ -30,8 +109,10 @@ def compose_environment(service: str, variables: dict[str, str]) -> dict[str, st
     return {name: re.sub(r"\$\{(\w+)(:[-?])?([^}]*)\}", fill, str(value)) for name, value in spec.items()}
 
 
-def the_pathway(base: str) -> None:
-    """A nurse's screen from opening to the court's PDF, through the model, the routes and WeasyPrint."""
+def the_pathway(base: str, metrics_token: str | None = None) -> None:
+    """A nurse's screen from opening to the court's PDF, through the model, the routes and WeasyPrint. Then the
+    metrics: from loopback with no token, or, from off the container's host (`metrics_token` given), refused to the
+    nurse's token and served to the scraper's."""
     with httpx.Client(base_url=base, timeout=30) as c:
         token = c.post("/api/v1/auth/token", data={"username": "nurse", "password": PASSWORD})
         assert token.status_code == 200, token.text
@@ -58,5 +139,9 @@ def the_pathway(base: str) -> None:
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-"), pdf.text[:500]
         assert c.get(f"/api/v1/screens/{sid}/fhir").json()["resourceType"] == "Bundle"
         assert c.get("/app/", follow_redirects=True).status_code == 200
-        metrics = c.get("/metrics").text  # compose sets SCREENING_METRICS_TOKEN to "" unless told: no token
+        if metrics_token is None:
+            metrics = c.get("/metrics").text  # compose sets SCREENING_METRICS_TOKEN to "" unless told: no token
+        else:
+            assert c.get("/metrics").status_code == 403
+            metrics = c.get("/metrics", headers={"authorization": f"Bearer {metrics_token}"}).text
         assert re.search(r'^screening_model_info\{.*version="[^"]+"', metrics, re.M), metrics[:2000]

@@ -5,24 +5,18 @@ builder) and runs the result: the runtime stage's own RUN (Debian's packages, th
 runs it, a read-only root with a /tmp of its own, a named volume, `docker stop`. scripts/bootstrap.sh installs
 Debian's docker.io and starts its daemon where none answers.
 
-The base image is the one thing not as written. The Dockerfile's `python:3.11-slim-bookworm` comes from Docker
-Hub, which machines of this kind cannot reach (they reach PyPI and Debian's and npm's registries only), so the
-test passes the Dockerfile's own PYTHON_IMAGE argument a stand-in: Debian bookworm with its Python 3.11, made with
-debootstrap from Debian's registry and given the slim image's PATH and LANG. It trusts the certificate authorities
-this machine trusts, for the build stage's pip: here, PyPI is reached through a proxy with its own authority.
+The base image is the one thing not as written: a stand-in for Docker Hub's (`tests.ops.deployment.base_image`).
+`test_compose.py` runs compose.yaml itself; this runs the image as compose runs the app, but on a server that is not
+compose's: PostgreSQL as a role that owns its database and nothing more, on a port other than 8000.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import secrets
-import shutil
 import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,68 +28,26 @@ from sqlalchemy import make_url, text
 
 from tests.conftest import PG_ADMIN_URL, postgres_admin
 from tests.live import free_port
-from tests.ops.deployment import PASSWORD, compose_environment, the_pathway
+from tests.ops.deployment import (
+    PASSWORD,
+    base_image,
+    compose_environment,
+    docker,
+    require_engine,
+    the_pathway,
+    wait_healthy,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("docker")]  # one image for the module, built once
 
-REQUIRE_DOCKER = os.environ.get("SCREENING_REQUIRE_DOCKER") == "1"
-DEBIAN_MIRROR = "http://deb.debian.org/debian"
-# The slim image's Python and what the Dockerfile's stages run with it; its PATH and LANG, as the slim image sets.
-BASE_PACKAGES = "python3.11,python3.11-venv,python3-pip,python-is-python3,ca-certificates"
-BASE_CHANGES = ["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "ENV LANG=C.UTF-8"]
-TRUSTED = Path("/etc/ssl/certs/ca-certificates.crt")
 TAG = "screening:docker-test"
-
-
-def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
-    if check and done.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args[:3])} ... ended {done.returncode}:\n{done.stdout}{done.stderr}")
-    return done
-
-
-def _engine() -> None:
-    """A Docker engine answers, or the test skips saying why (fails with SCREENING_REQUIRE_DOCKER=1, as in CI)."""
-    try:
-        answered = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True,
-                                  text=True, timeout=30, check=False)
-        reason = "" if answered.returncode == 0 else f"no Docker engine answers: {answered.stderr.strip()[:200]}"
-    except FileNotFoundError:
-        reason = "no docker command (scripts/bootstrap.sh dev installs Debian's docker.io)"
-    if reason:
-        if REQUIRE_DOCKER:
-            pytest.fail(reason + " (SCREENING_REQUIRE_DOCKER=1)")
-        pytest.skip(reason)
-
-
-def _base_image() -> str:
-    """The stand-in for python:3.11-slim-bookworm, made once per machine: its tag names what it is made of."""
-    trusted = TRUSTED.read_bytes()
-    made_of = hashlib.sha256("\n".join([DEBIAN_MIRROR, BASE_PACKAGES, *BASE_CHANGES]).encode() + trusted).hexdigest()
-    tag = f"screening-test-base/python:3.11-bookworm-{made_of[:12]}"
-    if docker("image", "inspect", tag, check=False).returncode == 0:
-        return tag
-    with tempfile.TemporaryDirectory(prefix="screening-base-") as tmp:
-        root = Path(tmp) / "root"
-        made = subprocess.run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "bookworm", str(root),
-                               DEBIAN_MIRROR], capture_output=True, text=True, timeout=600, check=False)
-        assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
-        (root / TRUSTED.relative_to("/")).write_bytes(trusted)
-        (root / "etc" / "pip.conf").write_text(f"[global]\ncert = {TRUSTED}\n")
-        shutil.rmtree(root / "var" / "cache" / "apt" / "archives", ignore_errors=True)
-        changes = [arg for change in BASE_CHANGES for arg in ("--change", change)]
-        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-        imported = subprocess.run(["docker", "import", *changes, "-", tag], stdin=tar.stdout, capture_output=True,
-                                  text=True, timeout=600, check=False)
-        assert tar.wait() == 0 and imported.returncode == 0, imported.stderr
-    return tag
 
 
 @pytest.fixture(scope="module")
 def image() -> str:
-    _engine()
-    base = _base_image()
+    require_engine()
+    base = base_image()
     # The classic builder: BuildKit would fetch the `# syntax=docker/dockerfile:1` front end from Docker Hub.
     built = subprocess.run(["docker", "build", "--build-arg", f"PYTHON_IMAGE={base}", "--tag", TAG, str(ROOT)],
                            env=os.environ | {"DOCKER_BUILDKIT": "0"}, capture_output=True, text=True, timeout=1200,
@@ -154,10 +106,6 @@ def _once(site: Site, *argv: str) -> subprocess.CompletedProcess[str]:
     return docker("run", "--rm", *_options(site, site.env), TAG, *argv, check=False, timeout=180)
 
 
-def _health(name: str) -> str:
-    return docker("inspect", "--format", "{{.State.Health.Status}}", name).stdout.strip()
-
-
 @contextlib.contextmanager
 def _serving(site: Site) -> Iterator[tuple[str, str]]:
     """The image's CMD in a container, on a free port of the host's network; yields (its name, its URL) once Docker's
@@ -168,13 +116,7 @@ def _serving(site: Site) -> Iterator[tuple[str, str]]:
     env = site.env | {"SCREENING_PORT": str(port)}
     docker("run", "--detach", "--name", name, *_options(site, env), TAG)
     try:
-        deadline = time.monotonic() + 90  # the HEALTHCHECK's start period (20 s) and interval (15 s), and then some
-        while (status := _health(name)) == "starting" and time.monotonic() < deadline:
-            time.sleep(1)
-        if status != "healthy":
-            state = json.loads(docker("inspect", "--format", "{{json .State}}", name).stdout)
-            checks = [(c["ExitCode"], c["Output"].strip().splitlines()[-1:]) for c in state["Health"]["Log"]]
-            pytest.fail(f"{status} ({state['Status']}); its health checks: {checks}\n{docker('logs', name).stderr[-3000:]}")
+        wait_healthy(name)
         yield name, f"http://127.0.0.1:{port}"
     finally:
         docker("rm", "--force", name, check=False)
