@@ -3,7 +3,8 @@
 One JSON object per line, with the request id of the request being served. Exception messages are
 never written: database and validation errors quote submitted values, which can be personal data. (The one
 exception: a failed start-up's reason, written by the service itself; see `screening.log_redaction.Reason`.)
-A logged exception carries its type and its frames (file, line, function) only.
+A logged exception carries its type and its frames (file, line, function) only, in the JSON lines and in the
+text lines alike (SCREENING_LOG_JSON=false).
 """
 
 from __future__ import annotations
@@ -159,10 +160,31 @@ def lean_records() -> None:
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"  # with SCREENING_LOG_JSON=false
 
 
+class TextFormatter(logging.Formatter):
+    """The text line (SCREENING_LOG_JSON=false): logging's, except that an exception is written as the JSON line
+    writes it, its type and its frames, never its message (logging's own formatter writes the whole traceback)."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        # logging keeps a record's traceback text once made, and another handler's formatter may have made it whole.
+        kept, record.exc_text = record.exc_text, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_text = kept
+
+    def formatException(self, ei: Any) -> str:
+        exc_type, _exc, tb = ei
+        frames = [f"  {f.filename}:{f.lineno}:{f.name}" for f in traceback.extract_tb(tb)][-10:]
+        return "\n".join([f"{exc_type.__name__} (its message withheld), in:", *frames])
+
+
 def log_config(level: str = "INFO", json_format: bool = True) -> dict[str, Any]:
     """A `logging.config.dictConfig` for the service's, uvicorn's and gunicorn's loggers (given to `uvicorn.run`,
     or as gunicorn's `logconfig_dict`)."""
-    formatter = {"()": "screening.ops.logging.JsonFormatter"} if json_format else {"format": TEXT_FORMAT}
+    formatter = {"()": "screening.ops.logging." + ("JsonFormatter" if json_format else "TextFormatter")}
     handler = {
         "class": "screening.ops.logging.JsonLines" if json_format else "logging.StreamHandler",
         "stream": "ext://sys.stderr",
@@ -196,7 +218,7 @@ def command_logger(name: str, level: str = "INFO", json_format: bool = True) -> 
     for the process: for a command, which may run inside another program (a test's CliRunner)."""
     logger = logging.Logger(name, level)  # not registered with logging's manager: nothing global changes
     handler = JsonLines(sys.stderr) if json_format else logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_format else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if json_format else TextFormatter())
     handler.addFilter(RequestIdFilter())
     logger.addHandler(handler)
     return logger

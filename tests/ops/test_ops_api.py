@@ -20,6 +20,7 @@ from screening.ops.logging import (
     JsonLines,
     RequestIdFilter,
     RequestLog,
+    TextFormatter,
     TracebackText,
     request_id_var,
 )
@@ -184,6 +185,41 @@ class TestJsonLogs:
         out = json.loads(JsonFormatter().format(rec))
         assert out["exc_type"] == "ValueError"
         assert "1991" not in json.dumps(out)
+
+    def test_in_text_an_exception_is_its_type_and_frames_never_its_message(self) -> None:
+        try:
+            raise ValueError("date_of_birth=1991-04-12 custody_record=CR/1/26")
+        except ValueError:
+            import sys
+
+            rec = logging.LogRecord("screening.x", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+        rec.request_id = "r-1"
+        logging.Formatter().format(rec)  # another handler's formatter first: logging keeps the text it made
+        assert rec.exc_text is not None and "1991" in rec.exc_text
+        lines = TextFormatter().format(rec).splitlines()
+        assert lines[0].endswith(" ERROR screening.x [r-1] failed")
+        assert lines[1] == "ValueError (its message withheld), in:"
+        test = self.test_in_text_an_exception_is_its_type_and_frames_never_its_message.__name__
+        assert lines[2].startswith(f"  {__file__}:") and lines[2].endswith(f":{test}")  # the frame, as file:line:function
+        assert not [line for line in lines if "1991" in line or "CR/1/26" in line]
+
+    @pytest.mark.parametrize("how", ["service", "command"])
+    def test_text_logs_as_the_service_and_its_commands_set_them_up_withhold_messages(self, how: str) -> None:
+        """SCREENING_LOG_JSON=false, set up as `screening serve` does (`log_config`, in a process of its own: a test
+        must not configure this one's logging) and as a command's logger is."""
+        import subprocess
+        import sys
+
+        logger = ("logging.config.dictConfig(log_config('INFO', json_format=False)); log = logging.getLogger('screening.x')"
+                  if how == "service" else "log = command_logger('screening.x', json_format=False)")
+        code = ("import logging, logging.config\n"
+                "from screening.ops.logging import command_logger, log_config\n"
+                f"{logger}\n"
+                "try:\n    raise ValueError('date_of_birth=1991-04-12')\n"
+                "except ValueError:\n    log.exception('failed')\n")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+        assert " ERROR screening.x [None] failed\nValueError (its message withheld), in:\n" in done.stderr, done.stderr
+        assert "1991" not in done.stderr
 
     def test_a_traceback_given_as_text_is_withheld(self) -> None:
         """uvicorn logs a failed lifespan as the text of `traceback.format_exc()`, every message of the chain in it:
