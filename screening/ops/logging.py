@@ -60,6 +60,21 @@ class JsonFormatter(logging.Formatter):
         return _encode(entry)
 
 
+class ExceptionArgs(logging.Filter):
+    """A library's line that quotes an exception as an argument writes the exception's message: psycopg's "error
+    ignored terminating %r: %s" when a pipeline ends after a failure, psycopg_pool's "error connecting in %r: %s". A
+    database error's message can quote a row ("Failing row contains (...)" in a constraint's DETAIL), so on the
+    service's handler such an argument is written as its type, as the service's own lines name an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and any(isinstance(a, BaseException) for a in args):
+            record.args = tuple(type(a).__name__ if isinstance(a, BaseException) else a for a in args)
+        elif isinstance(args, dict) and any(isinstance(a, BaseException) for a in args.values()):
+            record.args = {k: type(a).__name__ if isinstance(a, BaseException) else a for k, a in args.items()}
+        return True
+
+
 _TRACEBACK = "Traceback (most recent call last):"
 
 
@@ -130,7 +145,8 @@ class RequestLog:
 
     def _sole_handler(self) -> JsonLines | None:
         """The one handler the logger's records reach, if it is a JsonLines with JsonFormatter that lets INFO pass
-        and filters with RequestIdFilter alone; else None."""
+        and filters with RequestIdFilter and ExceptionArgs alone (the latter leaves a request line as it is); else
+        None."""
         if self.logger.filters:
             return None
         found: logging.Handler | None = None
@@ -142,7 +158,7 @@ class RequestLog:
                 found = handler
             current = current.parent if current.propagate else None
         if (type(found) is not JsonLines or type(found.formatter) is not JsonFormatter or found.level > logging.INFO
-                or not all(type(f) is RequestIdFilter for f in found.filters)):
+                or not all(type(f) in (RequestIdFilter, ExceptionArgs) for f in found.filters)):
             return None
         return found
 
@@ -189,12 +205,13 @@ def log_config(level: str = "INFO", json_format: bool = True) -> dict[str, Any]:
         "class": "screening.ops.logging.JsonLines" if json_format else "logging.StreamHandler",
         "stream": "ext://sys.stderr",
         "formatter": "default",
-        "filters": ["request_id"],
+        "filters": ["request_id", "exception_args"],
     }
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"request_id": {"()": "screening.ops.logging.RequestIdFilter"},
+                    "exception_args": {"()": "screening.ops.logging.ExceptionArgs"},
                     "traceback_text": {"()": "screening.ops.logging.TracebackText"}},
         "formatters": {"default": formatter},
         "handlers": {"default": handler},
@@ -220,5 +237,6 @@ def command_logger(name: str, level: str = "INFO", json_format: bool = True) -> 
     handler = JsonLines(sys.stderr) if json_format else logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_format else TextFormatter())
     handler.addFilter(RequestIdFilter())
+    handler.addFilter(ExceptionArgs())
     logger.addHandler(handler)
     return logger

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from screening.app import create_app
 from screening.config import Settings
 from screening.ops.logging import (
+    ExceptionArgs,
     JsonFormatter,
     JsonLines,
     RequestIdFilter,
@@ -132,10 +133,12 @@ class TestJsonLogs:
         same order with the same values as the line the logging module writes through JsonFormatter."""
         stream = io.StringIO()
         logger = logging.Logger("screening.request")  # a hierarchy of its own: no other handler reaches it
-        handler = JsonLines(stream)
+        handler = JsonLines(stream)  # as log_config makes the service's handler
         handler.setFormatter(JsonFormatter())
         handler.addFilter(RequestIdFilter())
+        handler.addFilter(ExceptionArgs())
         logger.addHandler(handler)
+        assert RequestLog(logger)._sole_handler() is handler  # the line written without the logging module
         token = request_id_var.set("5f" * 16)
         try:
             RequestLog(logger)("5f" * 16, method, route, 201, 12.35, 4242)
@@ -220,6 +223,26 @@ class TestJsonLogs:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
         assert " ERROR screening.x [None] failed\nValueError (its message withheld), in:\n" in done.stderr, done.stderr
         assert "1991" not in done.stderr
+
+    @pytest.mark.parametrize("json_format", [True, False])
+    def test_a_librarys_line_names_an_exception_it_quotes_by_its_type(self, json_format: bool) -> None:
+        """psycopg's line when a pipeline ends after a failure, quoting the error, here one whose DETAIL quotes a row:
+        through the service's handler (`log_config`, in a process of its own), the error is named by its type."""
+        import subprocess
+        import sys
+
+        code = ("import logging, logging.config\n"
+                "import psycopg\n"
+                "from screening.ops.logging import log_config\n"
+                f"logging.config.dictConfig(log_config('INFO', json_format={json_format}))\n"
+                "error = psycopg.errors.CheckViolation('new row violates check constraint\\n"
+                "DETAIL:  Failing row contains (s-1, CR/1/26, 1991-04-12).')\n"
+                "logging.getLogger('psycopg').warning('error ignored terminating %r: %s', 'the pipeline', error)\n"
+                "logging.getLogger('psycopg.pool').warning('%(what)s: %(error)s', {'what': 'ended', 'error': error})\n")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+        lines = done.stderr.splitlines()
+        messages = [json.loads(line)["msg"] for line in lines] if json_format else [line.split("] ", 1)[1] for line in lines]
+        assert messages == ["error ignored terminating 'the pipeline': CheckViolation", "ended: CheckViolation"]
 
     def test_a_traceback_given_as_text_is_withheld(self) -> None:
         """uvicorn logs a failed lifespan as the text of `traceback.format_exc()`, every message of the chain in it:
