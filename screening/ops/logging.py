@@ -34,6 +34,11 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+def _frames(tb: Any) -> list[str]:
+    """A logged exception's frames, the last ten, as `file:line:function`: what both formats write of a traceback."""
+    return [f"{f.filename}:{f.lineno}:{f.name}" for f in traceback.extract_tb(tb)][-10:]
+
+
 # One encoder for every line: json.dumps with any option builds a new JSONEncoder per call.
 _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
@@ -56,7 +61,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             exc_type, _exc, tb = record.exc_info
             entry["exc_type"] = exc_type.__name__
-            entry["frames"] = [f"{f.filename}:{f.lineno}:{f.name}" for f in traceback.extract_tb(tb)][-10:]
+            entry["frames"] = _frames(tb)
         return _encode(entry)
 
 
@@ -67,12 +72,20 @@ class ExceptionArgs(logging.Filter):
     service's handler such an argument is written as its type, as the service's own lines name an error."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and any(isinstance(a, BaseException) for a in args):
-            record.args = tuple(type(a).__name__ if isinstance(a, BaseException) else a for a in args)
-        elif isinstance(args, dict) and any(isinstance(a, BaseException) for a in args.values()):
-            record.args = {k: type(a).__name__ if isinstance(a, BaseException) else a for k, a in args.items()}
+        if isinstance(record.args, tuple):
+            record.args = tuple(map(_named, record.args))
+        elif isinstance(record.args, dict):
+            record.args = {key: _named(value) for key, value in record.args.items()}
         return True
+
+
+def _named(value: object) -> object:
+    return type(value).__name__ if isinstance(value, BaseException) else value
+
+
+# The service handler's filters, in order: `log_config` and `command_logger` install them, and `RequestLog` writes
+# its line itself only where these alone are on the handler (ExceptionArgs leaves a request line as it is).
+HANDLER_FILTERS: tuple[type[logging.Filter], ...] = (RequestIdFilter, ExceptionArgs)
 
 
 _TRACEBACK = "Traceback (most recent call last):"
@@ -145,8 +158,7 @@ class RequestLog:
 
     def _sole_handler(self) -> JsonLines | None:
         """The one handler the logger's records reach, if it is a JsonLines with JsonFormatter that lets INFO pass
-        and filters with RequestIdFilter and ExceptionArgs alone (the latter leaves a request line as it is); else
-        None."""
+        and filters with `HANDLER_FILTERS` alone; else None."""
         if self.logger.filters:
             return None
         found: logging.Handler | None = None
@@ -158,7 +170,7 @@ class RequestLog:
                 found = handler
             current = current.parent if current.propagate else None
         if (type(found) is not JsonLines or type(found.formatter) is not JsonFormatter or found.level > logging.INFO
-                or not all(type(f) in (RequestIdFilter, ExceptionArgs) for f in found.filters)):
+                or not all(type(f) in HANDLER_FILTERS for f in found.filters)):
             return None
         return found
 
@@ -193,8 +205,7 @@ class TextFormatter(logging.Formatter):
 
     def formatException(self, ei: Any) -> str:
         exc_type, _exc, tb = ei
-        frames = [f"  {f.filename}:{f.lineno}:{f.name}" for f in traceback.extract_tb(tb)][-10:]
-        return "\n".join([f"{exc_type.__name__} (its message withheld), in:", *frames])
+        return "\n".join([f"{exc_type.__name__} (its message withheld), in:", *(f"  {f}" for f in _frames(tb))])
 
 
 def log_config(level: str = "INFO", json_format: bool = True) -> dict[str, Any]:
@@ -205,21 +216,19 @@ def log_config(level: str = "INFO", json_format: bool = True) -> dict[str, Any]:
         "class": "screening.ops.logging.JsonLines" if json_format else "logging.StreamHandler",
         "stream": "ext://sys.stderr",
         "formatter": "default",
-        "filters": ["request_id", "exception_args"],
+        "filters": [f.__name__ for f in HANDLER_FILTERS],
     }
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "screening.ops.logging.RequestIdFilter"},
-                    "exception_args": {"()": "screening.ops.logging.ExceptionArgs"},
-                    "traceback_text": {"()": "screening.ops.logging.TracebackText"}},
+        "filters": {f.__name__: {"()": f"{__name__}.{f.__name__}"} for f in (*HANDLER_FILTERS, TracebackText)},
         "formatters": {"default": formatter},
         "handlers": {"default": handler},
         "loggers": {
             "screening": {"handlers": ["default"], "level": level, "propagate": False},
             "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
             # A failed lifespan's traceback, which uvicorn logs as text (its exceptions' messages in it).
-            "uvicorn.error": {"level": level, "filters": ["traceback_text"]},
+            "uvicorn.error": {"level": level, "filters": [TracebackText.__name__]},
             # Request lines carry raw paths and query strings; the service writes its own request log.
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
             # gunicorn's arbiter, with several workers (screening.ops.server).
@@ -236,7 +245,7 @@ def command_logger(name: str, level: str = "INFO", json_format: bool = True) -> 
     logger = logging.Logger(name, level)  # not registered with logging's manager: nothing global changes
     handler = JsonLines(sys.stderr) if json_format else logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_format else TextFormatter())
-    handler.addFilter(RequestIdFilter())
-    handler.addFilter(ExceptionArgs())
+    for kind in HANDLER_FILTERS:
+        handler.addFilter(kind())
     logger.addHandler(handler)
     return logger

@@ -4,6 +4,8 @@ import io
 import json
 import logging
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,10 +18,9 @@ from sqlalchemy.orm import Session
 from screening.app import create_app
 from screening.config import Settings
 from screening.ops.logging import (
-    ExceptionArgs,
+    HANDLER_FILTERS,
     JsonFormatter,
     JsonLines,
-    RequestIdFilter,
     RequestLog,
     TextFormatter,
     TracebackText,
@@ -108,6 +109,13 @@ class TestRequestId:
         assert odd != "x" * 65
 
 
+def _logged_by_a_process_of_its_own(set_up: str, then: str) -> str:
+    """What a Python process writes to stderr after `set_up` (logging configured as the service or a command does: a
+    test must not configure this process's logging) and `then` (code that logs)."""
+    code = f"import logging, logging.config\nfrom screening.ops.logging import command_logger, log_config\n{set_up}\n{then}\n"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60).stderr
+
+
 class TestJsonLogs:
     def test_request_log_has_route_template_not_path(
         self, client: TestClient, session: Session, caplog: pytest.LogCaptureFixture
@@ -135,8 +143,8 @@ class TestJsonLogs:
         logger = logging.Logger("screening.request")  # a hierarchy of its own: no other handler reaches it
         handler = JsonLines(stream)  # as log_config makes the service's handler
         handler.setFormatter(JsonFormatter())
-        handler.addFilter(RequestIdFilter())
-        handler.addFilter(ExceptionArgs())
+        for kind in HANDLER_FILTERS:
+            handler.addFilter(kind())
         logger.addHandler(handler)
         assert RequestLog(logger)._sole_handler() is handler  # the line written without the logging module
         token = request_id_var.set("5f" * 16)
@@ -182,8 +190,6 @@ class TestJsonLogs:
         try:
             raise ValueError("date_of_birth=1991-04-12 custody_record=CR/1/26")
         except ValueError:
-            import sys
-
             rec = logging.LogRecord("screening", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
         out = json.loads(JsonFormatter().format(rec))
         assert out["exc_type"] == "ValueError"
@@ -193,8 +199,6 @@ class TestJsonLogs:
         try:
             raise ValueError("date_of_birth=1991-04-12 custody_record=CR/1/26")
         except ValueError:
-            import sys
-
             rec = logging.LogRecord("screening.x", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
         rec.request_id = "r-1"
         logging.Formatter().format(rec)  # another handler's formatter first: logging keeps the text it made
@@ -208,39 +212,26 @@ class TestJsonLogs:
 
     @pytest.mark.parametrize("how", ["service", "command"])
     def test_text_logs_as_the_service_and_its_commands_set_them_up_withhold_messages(self, how: str) -> None:
-        """SCREENING_LOG_JSON=false, set up as `screening serve` does (`log_config`, in a process of its own: a test
-        must not configure this one's logging) and as a command's logger is."""
-        import subprocess
-        import sys
-
+        """SCREENING_LOG_JSON=false, set up as `screening serve` does (`log_config`) and as a command's logger is."""
         logger = ("logging.config.dictConfig(log_config('INFO', json_format=False)); log = logging.getLogger('screening.x')"
                   if how == "service" else "log = command_logger('screening.x', json_format=False)")
-        code = ("import logging, logging.config\n"
-                "from screening.ops.logging import command_logger, log_config\n"
-                f"{logger}\n"
-                "try:\n    raise ValueError('date_of_birth=1991-04-12')\n"
-                "except ValueError:\n    log.exception('failed')\n")
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
-        assert " ERROR screening.x [None] failed\nValueError (its message withheld), in:\n" in done.stderr, done.stderr
-        assert "1991" not in done.stderr
+        written = _logged_by_a_process_of_its_own(logger, "try:\n    raise ValueError('date_of_birth=1991-04-12')\n"
+                                                          "except ValueError:\n    log.exception('failed')")
+        assert " ERROR screening.x [None] failed\nValueError (its message withheld), in:\n" in written, written
+        assert "1991" not in written
 
     @pytest.mark.parametrize("json_format", [True, False])
     def test_a_librarys_line_names_an_exception_it_quotes_by_its_type(self, json_format: bool) -> None:
         """psycopg's line when a pipeline ends after a failure, quoting the error, here one whose DETAIL quotes a row:
-        through the service's handler (`log_config`, in a process of its own), the error is named by its type."""
-        import subprocess
-        import sys
-
-        code = ("import logging, logging.config\n"
-                "import psycopg\n"
-                "from screening.ops.logging import log_config\n"
-                f"logging.config.dictConfig(log_config('INFO', json_format={json_format}))\n"
-                "error = psycopg.errors.CheckViolation('new row violates check constraint\\n"
-                "DETAIL:  Failing row contains (s-1, CR/1/26, 1991-04-12).')\n"
-                "logging.getLogger('psycopg').warning('error ignored terminating %r: %s', 'the pipeline', error)\n"
-                "logging.getLogger('psycopg.pool').warning('%(what)s: %(error)s', {'what': 'ended', 'error': error})\n")
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
-        lines = done.stderr.splitlines()
+        through the service's handler (`log_config`), the error is named by its type."""
+        written = _logged_by_a_process_of_its_own(
+            f"logging.config.dictConfig(log_config('INFO', json_format={json_format}))",
+            "import psycopg\n"
+            "error = psycopg.errors.CheckViolation('new row violates check constraint\\n"
+            "DETAIL:  Failing row contains (s-1, CR/1/26, 1991-04-12).')\n"
+            "logging.getLogger('psycopg').warning('error ignored terminating %r: %s', 'the pipeline', error)\n"
+            "logging.getLogger('psycopg.pool').warning('%(what)s: %(error)s', {'what': 'ended', 'error': error})")
+        lines = written.splitlines()
         messages = [json.loads(line)["msg"] for line in lines] if json_format else [line.split("] ", 1)[1] for line in lines]
         assert messages == ["error ignored terminating 'the pipeline': CheckViolation", "ended: CheckViolation"]
 
