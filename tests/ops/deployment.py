@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -81,17 +82,35 @@ def base_image() -> str:
     return tag
 
 
+def state(container: str) -> dict[str, Any]:
+    """Docker's record of a container's state (`docker inspect`): Status, ExitCode, Health, StartedAt, ..."""
+    found: dict[str, Any] = json.loads(docker("inspect", "--format", "{{json .State}}", container).stdout)
+    return found
+
+
 def wait_healthy(container: str, within: float = 90) -> None:
     """Until Docker's own health check says the container is healthy; fails with its checks and logs if it does not
     within `within` seconds (the Dockerfile's HEALTHCHECK: a 20 s start period, a 15 s interval)."""
     deadline = time.monotonic() + within
-    while (status := docker("inspect", "--format", "{{.State.Health.Status}}", container).stdout.strip()) == "starting" \
-            and time.monotonic() < deadline:
+    while (now := state(container))["Health"]["Status"] == "starting" and time.monotonic() < deadline:
         time.sleep(1)
-    if status != "healthy":
-        state = json.loads(docker("inspect", "--format", "{{json .State}}", container).stdout)
-        checks = [(c["ExitCode"], c["Output"].strip().splitlines()[-1:]) for c in state["Health"]["Log"]]
-        pytest.fail(f"{status} ({state['Status']}); its health checks: {checks}\n{docker('logs', container).stderr[-3000:]}")
+    if now["Health"]["Status"] != "healthy":
+        checks = [(c["ExitCode"], c["Output"].strip().splitlines()[-1:]) for c in now["Health"]["Log"]]
+        pytest.fail(f"{now['Health']['Status']} ({now['Status']}); its health checks: {checks}\n"
+                    f"{docker('logs', container).stderr[-3000:]}")
+
+
+def assert_stopped_cleanly(container: str) -> None:
+    """After a stop as Docker sends it (SIGTERM, SIGKILL only past the grace period): gunicorn's arbiter ended with 0,
+    not killed; both workers shut down; every log line is one JSON object and none an error; and the pathway's court
+    report is in the request log by its route's template."""
+    stopped = state(container)
+    assert (stopped["ExitCode"], stopped["OOMKilled"]) == (0, False), stopped
+    logs = docker("logs", container)
+    lines = [json.loads(line) for line in (logs.stdout + logs.stderr).splitlines()]
+    assert not [line for line in lines if line["level"] in ("error", "critical")]
+    assert sum(line["msg"] == "Application shutdown complete." for line in lines) == 2
+    assert any(line.get("route") == "/api/v1/screens/{screen_id}/court-report" for line in lines)
 
 
 def compose_environment(service: str, variables: dict[str, str]) -> dict[str, str]:

@@ -19,7 +19,6 @@ import secrets
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -30,6 +29,8 @@ from tests.conftest import PG_ADMIN_URL, postgres_admin
 from tests.live import free_port
 from tests.ops.deployment import (
     PASSWORD,
+    ROOT,
+    assert_stopped_cleanly,
     base_image,
     compose_environment,
     docker,
@@ -38,7 +39,6 @@ from tests.ops.deployment import (
     wait_healthy,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("docker")]  # one image for the module, built once
 
 TAG = "screening:docker-test"
@@ -143,10 +143,4 @@ def test_the_built_image_serves_as_compose_runs_it(site: Site) -> None:
         # arbiter ends with 0, not killed.
         grace = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["app"]["stop_grace_period"]
         docker("stop", "--time", grace.removesuffix("s"), name, timeout=60)
-        state = json.loads(docker("inspect", "--format", "{{json .State}}", name).stdout)
-        assert (state["ExitCode"], state["OOMKilled"]) == (0, False), state
-        logs = docker("logs", name)
-        lines = [json.loads(line) for line in (logs.stdout + logs.stderr).splitlines()]  # every line one JSON object
-        assert not [line for line in lines if line["level"] in ("error", "critical")]
-        assert sum(line["msg"] == "Application shutdown complete." for line in lines) == 2  # both workers
-        assert any(line.get("route") == "/api/v1/screens/{screen_id}/court-report" for line in lines)
+        assert_stopped_cleanly(name)
