@@ -706,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def in_process(res: Results, postgres_url: str | None) -> None:
     """Costs measured inside one process: the model, the hot routes' work and the app around it, the database
-    layers, the request log line, a PostgreSQL round trip."""
+    layers, the request log line, a PostgreSQL round trip and a PATCH's cost inside PostgreSQL."""
     from bench import inprocess
 
     res.extra.extend(inprocess.measure_all(res.notes))
@@ -715,6 +715,8 @@ def in_process(res: Results, postgres_url: str | None) -> None:
     res.extra.extend(inprocess.request_log_line(res.notes))
     if postgres_url is not None and pg_reachable(postgres_url):
         res.extra.extend(inprocess.postgres_round_trip(res.notes, postgres_url.replace("+psycopg", "")))
+        with database("postgres", postgres_url, Path(tempfile.gettempdir())) as url:
+            res.extra.extend(inprocess.postgres_patch(res.notes, url, postgres_cpu_seconds))
 
 
 if __name__ == "__main__":

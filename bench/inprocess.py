@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from screening.auth.dependencies import Hot
     from screening.config import Settings
+    from screening.driver import HotDatabase
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -41,8 +43,9 @@ def _run(main: Coroutine[Any, Any, T]) -> T:
 
 
 @contextmanager
-def _seeded_sqlite(name: str) -> Iterator[tuple[Settings, Engine, int, str]]:
-    """A migrated SQLite database in a temporary directory, with one nurse: (settings, engine, her id, a token)."""
+def _seeded(name: str, url: str | None = None) -> Iterator[tuple[Settings, Engine, int, str]]:
+    """A migrated database with one nurse: (settings, engine, her id, a token). SQLite in a temporary directory,
+    or the empty database at `url`."""
     from screening import migrate
     from screening.auth.models import Role
     from screening.auth.security import issue_token
@@ -51,7 +54,7 @@ def _seeded_sqlite(name: str) -> Iterator[tuple[Settings, Engine, int, str]]:
     from screening.db import make_engine, make_session_factory, unit_of_work
 
     with tempfile.TemporaryDirectory(prefix=f"screening-bench-{name}-") as tmp:
-        settings = Settings(database_url=f"sqlite:///{tmp}/{name}.db", data_dir=Path(tmp))
+        settings = Settings(database_url=url or f"sqlite:///{tmp}/{name}.db", data_dir=Path(tmp))
         engine = make_engine(settings)
         try:
             migrate.upgrade(engine)
@@ -214,68 +217,97 @@ def _timed_sqlite() -> Iterator[_Timed]:
         sqlite3.connect = connect
 
 
+class _Answered:
+    """A database with one nurse and one screen she has opened, consented and answered in full, and what the
+    service's routes need to work on it in-process."""
+
+    def __init__(self, settings: Settings, engine: Engine, token: str) -> None:
+        import anyio
+
+        from screening.auth.dependencies import Work, token_claims
+        from screening.auth.policy import Permission
+        from screening.db import make_session_factory
+        from screening.instruments.registry import load_registry
+        from screening.model.promotion import load_active
+        from screening.routes.rulebook import load_rulebook
+
+        self.engine = engine
+        self.registry = load_registry(settings.instruments_dir)
+        self.book = load_rulebook(self.registry, settings.routes_dir)
+        self.bundle, _ = load_active(settings, make_session_factory(engine))
+        self.secret = settings.secret_key.get_secret_value()
+        self.claims = token_claims(self.secret, token)
+        self.work = Work(make_session_factory(engine), self.claims, Permission.screens_write, "127.0.0.1",
+                         anyio.CapacityLimiter(1))
+        self.sid: str = self.work.run(self._open_screen)
+        self._turn = iter(range(10**9))
+
+    def _open_screen(self, session, user):  # type: ignore[no-untyped-def]
+        from screening.screens import service as screens
+        from screening.screens.schemas import ConsentPut, ScreenCreate
+
+        screen, _ = screens.create_screen(session, user, ScreenCreate(
+            custody_record="UOW/1", date_of_birth="1990-01-01", sex="female"), None, self.secret)
+        screens.set_consent(session, user, screen, ConsentPut(
+            screening=True, share_with_health=True, share_with_court=True, capacity="has_capacity"))
+        screens.patch_answers(session, user, self.registry, screen, ANSWERS)
+        return screen.id
+
+    def hot_database(self) -> HotDatabase:
+        """The hot routes' database layer as a worker makes it, with one connection."""
+        from screening.audit import service as audit
+        from screening.driver import hot_database
+
+        return hot_database(self.engine, audit.write_hot, pool_size=1)
+
+    @asynccontextmanager
+    async def serving(self, db: HotDatabase | None = None) -> AsyncIterator[Hot]:
+        """`db` (by default a new `hot_database`) opened, and a nurse's way to it as a hot route has it."""
+        from screening.auth.dependencies import Hot
+        from screening.auth.policy import Permission
+
+        db = db or self.hot_database()
+        await db.open()
+        try:
+            yield Hot(db, self.claims, Permission.screens_write, "127.0.0.1", self.registry, self.bundle, self.book)
+        finally:
+            await db.close()
+
+    def patch(self, hot: Hot) -> Callable[[], Awaitable[object]]:
+        """An answer PATCH as the benchmark's load sends it: one answer, changed every time."""
+        from screening.screens import service as screens
+
+        return lambda: screens.patch_answers_hot(hot, self.sid, {"phq9_1": next(self._turn) % 4}, None)
+
+
 def units_of_work(notes: list[str]) -> list[tuple[str, str, str, str]]:
     """A request's work on SQLite without HTTP, from the user check to the commit: where the time goes
     (README, Benchmark). The tablet's hot routes at driver level, the recommendations through the ORM."""
     import sqlite3
 
-    import anyio
     from sqlalchemy import select
 
-    from screening.audit import service as audit
-    from screening.auth.dependencies import Hot, Work, token_claims
     from screening.auth.models import User
-    from screening.auth.policy import Permission
     from screening.db import make_session_factory, unit_of_work
-    from screening.driver import HotDatabase, hot_database
-    from screening.instruments.registry import load_registry
     from screening.model import assessments
-    from screening.model.promotion import load_active
     from screening.routes import service as routes
     from screening.routes.dependencies import model_needs
-    from screening.routes.rulebook import load_rulebook
     from screening.screens import service as screens
     from screening.screens.dependencies import load_screen
-    from screening.screens.schemas import ConsentPut, ScreenCreate
 
-    with _seeded_sqlite("uow") as (settings, engine, user_id, token):
+    with _seeded("uow") as (settings, engine, user_id, token):
         factory = make_session_factory(engine)
-        registry = load_registry(settings.instruments_dir)
-        book = load_rulebook(registry, settings.routes_dir)
-        bundle, _ = load_active(settings, factory)
-        secret = settings.secret_key.get_secret_value()
-        claims = token_claims(secret, token)
-        work = Work(factory, claims, Permission.screens_write, "127.0.0.1", anyio.CapacityLimiter(1))
-
-        def open_screen(session, user):  # type: ignore[no-untyped-def]
-            screen, _ = screens.create_screen(session, user, ScreenCreate(
-                custody_record="UOW/1", date_of_birth="1990-01-01", sex="female"), None, secret)
-            screens.set_consent(session, user, screen, ConsentPut(
-                screening=True, share_with_health=True, share_with_court=True, capacity="has_capacity"))
-            screens.patch_answers(session, user, registry, screen, ANSWERS)
-            return screen.id
-
-        sid = work.run(open_screen)
-        turn = iter(range(10**9))
+        answered = _Answered(settings, engine, token)
+        sid, registry, bundle, book = answered.sid, answered.registry, answered.bundle, answered.book
+        work, serving, patch = answered.work, answered.serving, answered.patch
 
         def recommend(session, user):  # type: ignore[no-untyped-def]
             screen = load_screen(session, sid, user)
             needs = model_needs(bundle, session, registry, screen)
             return [r.model_dump_json() for r in routes.recommendations(session, registry, book, user, screen, needs)]
 
-        @asynccontextmanager
-        async def serving(db: HotDatabase) -> AsyncIterator[Hot]:
-            await db.open()
-            try:
-                yield Hot(db, claims, Permission.screens_write, "127.0.0.1", registry, bundle, book)
-            finally:
-                await db.close()
-
-        def patch(hot: Hot) -> Callable[[], Awaitable[object]]:
-            return lambda: screens.patch_answers_hot(hot, sid, {"phq9_1": next(turn) % 4}, None)
-
         async def hot_rows() -> list[tuple[str, str, str, str]]:
-            async with serving(hot_database(engine, audit.write_hot, pool_size=1)) as hot:
+            async with serving() as hot:
                 units = (
                     ("screen read", lambda: screens.read_screen_hot(hot, sid)),
                     ("answer PATCH", patch(hot)),
@@ -291,7 +323,7 @@ def units_of_work(notes: list[str]) -> list[tuple[str, str, str, str]]:
         async def patch_statements() -> tuple[str, str, str, str]:
             """The answer PATCH's database work alone: the CPU its statements take inside sqlite3."""
             with _timed_sqlite() as timed:
-                db = hot_database(engine, audit.write_hot, pool_size=1)
+                db = answered.hot_database()
             n, runs, warm = 200, 5, 20
             async with serving(db) as hot:
                 best = await _cpu_per_await(patch(hot), n, runs, warm, clock=lambda: timed.net_ns / 1e9)
@@ -444,7 +476,7 @@ def hot_lane(notes: list[str]) -> list[tuple[str, str, str, str]]:
                         f"{minimal * 1e6:.0f} µs CPU", "", ""))
         return rows
 
-    with _seeded_sqlite("lane") as (settings, _engine, _user_id, token), _service_logging():
+    with _seeded("lane") as (settings, _engine, _user_id, token), _service_logging():
         return _run(measure(settings, token))
 
 
@@ -480,4 +512,48 @@ def postgres_round_trip(notes: list[str], url: str) -> list[tuple[str, str, str,
         return _run(measure())
     except psycopg.OperationalError as exc:
         notes.append(f"PostgreSQL round trip: not measured ({type(exc).__name__}).")
+        return []
+
+
+def postgres_patch(notes: list[str], url: str, server_cpu: Callable[[], float], *,
+                   n: int = 1000) -> list[tuple[str, str, str, str]]:
+    """What an answer PATCH costs PostgreSQL itself: the CPU time of the server's processes (`server_cpu`, in
+    seconds) per PATCH, sent as a worker sends it, one after another on one connection with nothing else running.
+    Beside it, the client's CPU for the same PATCH, and the server's for the least transaction that holds a
+    screen's row: BEGIN, the row lock and COMMIT (a PATCH's first and last statements). `url`: an empty database.
+    The server's CPU is counted in 10 ms ticks: `n` PATCHes a run, 1,000 by default, take some 50 of them."""
+    import psycopg
+
+    async def measure(answered: _Answered) -> list[tuple[str, str, str, str]]:
+        runs, warm = 5, 50
+        async with answered.serving() as hot:
+            patch = answered.patch(hot)
+            server = await _cpu_per_await(patch, n, runs, warm, clock=server_cpu)
+            client = await _cpu_per_await(patch, n=200)
+        conn = await psycopg.AsyncConnection.connect(url.replace("+psycopg", ""), autocommit=True)
+        try:
+            async def lock_alone() -> None:
+                cur = conn.cursor()
+                async with conn.pipeline():
+                    await cur.execute("BEGIN")
+                    await cur.execute("SELECT id FROM screens WHERE id = %s FOR UPDATE", (answered.sid,))
+                    await cur.execute("COMMIT")
+
+            floor = await _cpu_per_await(lock_alone, n, runs, warm, clock=server_cpu)
+        finally:
+            await conn.close()
+        return [
+            ("answer PATCH's statements inside PostgreSQL alone, one PATCH at a time on one connection (the CPU of "
+             "this machine's PostgreSQL processes; least of 5 runs)", f"{server * 1000:.2f} ms CPU", "", ""),
+            ("of which the least a transaction holding a screen's row costs PostgreSQL: BEGIN, the row lock "
+             "(FOR UPDATE) and COMMIT, in one pipeline (least of 5 runs)", f"{floor * 1000:.2f} ms CPU", "", ""),
+            ("hot route's work in-process, PostgreSQL, answer PATCH (the client's CPU, user check to commit, no "
+             "HTTP; least of 5 runs)", f"{client * 1000:.2f} ms CPU", "", ""),
+        ]
+
+    try:
+        with _seeded("pg", url) as (settings, engine, _user_id, token):
+            return _run(measure(_Answered(settings, engine, token)))
+    except psycopg.OperationalError as exc:
+        notes.append(f"A PATCH inside PostgreSQL: not measured ({type(exc).__name__}).")
         return []

@@ -64,6 +64,7 @@ def postgres_admin() -> Engine:
 
 
 def _postgres_database() -> Iterator[str]:
+    """An empty database of its own on the test server (`postgres_admin`), dropped afterwards: its URL, yielded once."""
     admin = postgres_admin()
     name = f"screening_test_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:

@@ -1,11 +1,16 @@
-"""The benchmark's verdicts (a row with a goal is judged on the medians of its repeated measurements), and the
-timer of its in-process row for a PATCH's statements."""
+"""The benchmark's verdicts (a row with a goal is judged on the medians of its repeated measurements), the timer of
+its in-process row for a PATCH's statements on SQLite, and its rows for a PATCH inside PostgreSQL."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.__main__ import Run, _each, _goal, median_run
+import pytest
+from sqlalchemy import create_engine, text
+
+from bench.__main__ import Run, _each, _goal, median_run, postgres_cpu_seconds
+from tests.conftest import _postgres_database
 
 PATCH, ASSESSMENT = "PATCH /screens/{id}/answers", "GET /screens/{id}/assessment"
 
@@ -83,3 +88,34 @@ def test_the_statement_timer_counts_each_statement_on_sqlite3_and_puts_connect_b
     assert timed.calls == 4  # the CREATE, the executemany, and the two SELECTs; the fetches are not statements
     assert timed.regions == 6
     assert timed.cpu_ns > 0 and 0 < timed.overhead_ns < timed.cpu_ns / timed.regions
+
+
+@pytest.mark.postgres
+def test_a_patch_inside_postgresql_is_measured_on_real_patches_against_the_server() -> None:
+    from bench.inprocess import postgres_patch
+
+    for url in _postgres_database():
+        notes: list[str] = []
+        # In a thread of its own, as the benchmark runs it: its event loop, and no other (a session-wide browser
+        # fixture may have one running in this thread).
+        with ThreadPoolExecutor(1) as pool:
+            rows = pool.submit(postgres_patch, notes, url, postgres_cpu_seconds, n=100).result()
+        assert notes == []
+        figures = {what.split(" (")[0]: float(figure.removesuffix(" ms CPU")) for what, figure, _, _ in rows}
+        assert list(figures) == [
+            "answer PATCH's statements inside PostgreSQL alone, one PATCH at a time on one connection",
+            "of which the least a transaction holding a screen's row costs PostgreSQL: BEGIN, the row lock",
+            "hot route's work in-process, PostgreSQL, answer PATCH",
+        ]
+        patch, _floor, client = figures.values()
+        assert patch > 0 and client > 0  # the floor, 100 short transactions, can be under one 10 ms tick
+        # Every PATCH timed was a real change, with its history row and audit entry: 50 to warm up and 5 runs of
+        # 100 for the server's CPU, 20 and 5 of 200 for the client's; and the screen's first answers before them.
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                events = conn.scalar(text("SELECT count(*) FROM answer_events WHERE item_id = 'phq9_1'"))
+                audited = conn.scalar(text("SELECT count(*) FROM audit_entries WHERE action = 'screen.answers.update'"))
+        finally:
+            engine.dispose()
+        assert events == audited == 1 + 50 + 5 * 100 + 20 + 5 * 200
