@@ -232,13 +232,13 @@ class _Answered:
         from screening.routes.rulebook import load_rulebook
 
         self.engine = engine
+        self.factory = make_session_factory(engine)
         self.registry = load_registry(settings.instruments_dir)
         self.book = load_rulebook(self.registry, settings.routes_dir)
-        self.bundle, _ = load_active(settings, make_session_factory(engine))
+        self.bundle, _ = load_active(settings, self.factory)
         self.secret = settings.secret_key.get_secret_value()
         self.claims = token_claims(self.secret, token)
-        self.work = Work(make_session_factory(engine), self.claims, Permission.screens_write, "127.0.0.1",
-                         anyio.CapacityLimiter(1))
+        self.work = Work(self.factory, self.claims, Permission.screens_write, "127.0.0.1", anyio.CapacityLimiter(1))
         self.sid: str = self.work.run(self._open_screen)
         self._turn = iter(range(10**9))
 
@@ -288,7 +288,7 @@ def units_of_work(notes: list[str]) -> list[tuple[str, str, str, str]]:
     from sqlalchemy import select
 
     from screening.auth.models import User
-    from screening.db import make_session_factory, unit_of_work
+    from screening.db import unit_of_work
     from screening.model import assessments
     from screening.routes import service as routes
     from screening.routes.dependencies import model_needs
@@ -296,8 +296,8 @@ def units_of_work(notes: list[str]) -> list[tuple[str, str, str, str]]:
     from screening.screens.dependencies import load_screen
 
     with _seeded("uow") as (settings, engine, user_id, token):
-        factory = make_session_factory(engine)
         answered = _Answered(settings, engine, token)
+        factory = answered.factory
         sid, registry, bundle, book = answered.sid, answered.registry, answered.bundle, answered.book
         work, serving, patch = answered.work, answered.serving, answered.patch
 
