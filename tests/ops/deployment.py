@@ -14,12 +14,14 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -38,25 +40,43 @@ BASE_CHANGES = ["ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 TRUSTED = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
-def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+def command(argv: list[str], *, env: Mapping[str, str] | None = None, timeout: float = 120,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`argv` run to its end; with `check`, one that fails fails the test with the end of what it wrote."""
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     if check and done.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args[:3])} ... ended {done.returncode}:\n{done.stdout}{done.stderr}")
+        raise AssertionError(f"{' '.join(argv)[:300]} ended {done.returncode}:\n{done.stdout[-5000:]}{done.stderr[-3000:]}")
     return done
 
 
+def docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return command(["docker", *args], timeout=timeout, check=check)
+
+
+def build(context: str | Path, tag: str, timeout: float = 1200, **build_args: str) -> str:
+    """`docker build` of `context` as `tag`, with the classic builder: BuildKit would fetch the front end a
+    `# syntax=` line names from Docker Hub, which machines of this kind cannot reach."""
+    args = [arg for name, value in build_args.items() for arg in ("--build-arg", f"{name}={value}")]
+    command(["docker", "build", *args, "--tag", tag, str(context)], env=os.environ | {"DOCKER_BUILDKIT": "0"},
+            timeout=timeout)
+    return tag
+
+
+def unavailable(reason: str) -> NoReturn:
+    """What a Docker test needs is missing: it skips saying why, or fails with SCREENING_REQUIRE_DOCKER=1 (as in CI)."""
+    if REQUIRE_DOCKER:
+        pytest.fail(reason + " (SCREENING_REQUIRE_DOCKER=1)")
+    pytest.skip(reason)
+
+
 def require_engine() -> None:
-    """A Docker engine answers, or the test skips saying why (fails with SCREENING_REQUIRE_DOCKER=1, as in CI)."""
+    """A Docker engine answers, or the test skips saying why (`unavailable`)."""
     try:
-        answered = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True,
-                                  text=True, timeout=30, check=False)
-        reason = "" if answered.returncode == 0 else f"no Docker engine answers: {answered.stderr.strip()[:200]}"
+        answered = docker("info", "--format", "{{.ServerVersion}}", timeout=30, check=False)
     except FileNotFoundError:
-        reason = "no docker command (scripts/bootstrap.sh dev installs Debian's docker.io)"
-    if reason:
-        if REQUIRE_DOCKER:
-            pytest.fail(reason + " (SCREENING_REQUIRE_DOCKER=1)")
-        pytest.skip(reason)
+        unavailable("no docker command (scripts/bootstrap.sh dev installs Debian's docker.io)")
+    if answered.returncode != 0:
+        unavailable(f"no Docker engine answers: {answered.stderr.strip()[:200]}")
 
 
 def base_image() -> str:
@@ -68,9 +88,8 @@ def base_image() -> str:
         return tag
     with tempfile.TemporaryDirectory(prefix="screening-base-") as tmp:
         root = Path(tmp) / "root"
-        made = subprocess.run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "bookworm", str(root),
-                               DEBIAN_MIRROR], capture_output=True, text=True, timeout=600, check=False)
-        assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
+        command(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", "bookworm", str(root), DEBIAN_MIRROR],
+                timeout=600)
         (root / TRUSTED.relative_to("/")).write_bytes(trusted)
         (root / "etc" / "pip.conf").write_text(f"[global]\ncert = {TRUSTED}\n")
         shutil.rmtree(root / "var" / "cache" / "apt" / "archives", ignore_errors=True)
@@ -111,6 +130,12 @@ def assert_stopped_cleanly(container: str) -> None:
     assert not [line for line in lines if line["level"] in ("error", "critical")]
     assert sum(line["msg"] == "Application shutdown complete." for line in lines) == 2
     assert any(line.get("route") == "/api/v1/screens/{screen_id}/court-report" for line in lines)
+
+
+def compose_secrets() -> dict[str, str]:
+    """New values for the variables compose.yaml requires an operator to set (`${NAME:?...}`)."""
+    return {"POSTGRES_PASSWORD": secrets.token_urlsafe(16), "SCREENING_SECRET_KEY": secrets.token_urlsafe(32),
+            "SCREENING_PERSON_KEY": secrets.token_urlsafe(32)}
 
 
 def compose_environment(service: str, variables: dict[str, str]) -> dict[str, str]:

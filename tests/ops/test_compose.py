@@ -43,14 +43,17 @@ import yaml
 from tests.live import free_port
 from tests.ops.deployment import (
     PASSWORD,
-    REQUIRE_DOCKER,
     ROOT,
     assert_stopped_cleanly,
     base_image,
+    build,
+    command,
+    compose_secrets,
     docker,
     require_engine,
     state,
     the_pathway,
+    unavailable,
     wait_healthy,
 )
 
@@ -92,10 +95,7 @@ CMD ["postgres"]
 def _compose_command() -> str:
     found = shutil.which("docker-compose")
     if found is None:
-        reason = "no docker-compose command (scripts/bootstrap.sh dev installs Debian's docker-compose)"
-        if REQUIRE_DOCKER:
-            pytest.fail(reason + " (SCREENING_REQUIRE_DOCKER=1)")
-        pytest.skip(reason)
+        unavailable("no docker-compose command (scripts/bootstrap.sh dev installs Debian's docker-compose)")
     return found
 
 
@@ -110,11 +110,7 @@ def _postgres_image(base: str) -> str:
         entrypoint = Path(tmp) / "docker-entrypoint.sh"
         entrypoint.write_text(PG_ENTRYPOINT)
         entrypoint.chmod(0o755)
-        built = subprocess.run(["docker", "build", "--build-arg", f"BASE={base}", "--tag", tag, tmp],
-                               env=os.environ | {"DOCKER_BUILDKIT": "0"}, capture_output=True, text=True,
-                               timeout=600, check=False)
-        assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    return tag
+        return build(tmp, tag, timeout=600, BASE=base)
 
 
 def _copy_of_compose_file(folder: Path, *, base: str, postgres: str, port: int) -> Path:
@@ -136,16 +132,11 @@ def _copy_of_compose_file(folder: Path, *, base: str, postgres: str, port: int) 
 class Project:
     """`docker-compose` on the copy of compose.yaml, as a project of its own, with the operator's variables."""
 
-    command: list[str]
+    argv: list[str]
     env: dict[str, str]
 
     def __call__(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([*self.command, *args], env=self.env, capture_output=True, text=True, timeout=timeout,
-                              check=False)
-        if check and done.returncode != 0:
-            raise AssertionError(f"docker-compose {' '.join(args)} ended {done.returncode}:\n"
-                                 f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
-        return done
+        return command([*self.argv, *args], env=self.env, timeout=timeout, check=check)
 
     def container(self, service: str) -> str:
         ids = self("ps", "-q", service).stdout.split()
@@ -161,8 +152,7 @@ def project(tmp_path: Path) -> Iterator[tuple[Project, int, str]]:
     port = free_port()
     copy = _copy_of_compose_file(tmp_path, base=base, postgres=_postgres_image(base), port=port)
     metrics_token = secrets.token_urlsafe(24)
-    variables = {"POSTGRES_PASSWORD": secrets.token_urlsafe(16), "SCREENING_SECRET_KEY": secrets.token_urlsafe(32),
-                 "SCREENING_PERSON_KEY": secrets.token_urlsafe(32), "SCREENING_METRICS_TOKEN": metrics_token}
+    variables = compose_secrets() | {"SCREENING_METRICS_TOKEN": metrics_token}
     # The classic builder, through the engine's API: BuildKit would fetch the Dockerfile's front end from Docker Hub.
     env = os.environ | variables | {"DOCKER_BUILDKIT": "0", "COMPOSE_DOCKER_CLI_BUILD": "0"}
     run = Project([compose, "--project-name", f"screeningtest{secrets.token_hex(4)}", "--file", str(copy)], env)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -32,7 +31,9 @@ from tests.ops.deployment import (
     ROOT,
     assert_stopped_cleanly,
     base_image,
+    build,
     compose_environment,
+    compose_secrets,
     docker,
     require_engine,
     the_pathway,
@@ -47,13 +48,7 @@ TAG = "screening:docker-test"
 @pytest.fixture(scope="module")
 def image() -> str:
     require_engine()
-    base = base_image()
-    # The classic builder: BuildKit would fetch the `# syntax=docker/dockerfile:1` front end from Docker Hub.
-    built = subprocess.run(["docker", "build", "--build-arg", f"PYTHON_IMAGE={base}", "--tag", TAG, str(ROOT)],
-                           env=os.environ | {"DOCKER_BUILDKIT": "0"}, capture_output=True, text=True, timeout=1200,
-                           check=False)
-    assert built.returncode == 0, built.stdout[-5000:] + built.stderr[-3000:]
-    return TAG
+    return build(ROOT, TAG, PYTHON_IMAGE=base_image())
 
 
 @dataclass
@@ -67,9 +62,7 @@ class Site:
 
 @pytest.fixture
 def site(image: str) -> Iterator[Site]:
-    variables = {"POSTGRES_PASSWORD": secrets.token_urlsafe(16), "SCREENING_SECRET_KEY": secrets.token_urlsafe(32),
-                 "SCREENING_PERSON_KEY": secrets.token_urlsafe(32)}
-    env = compose_environment("app", variables)
+    env = compose_environment("app", compose_secrets())
     admin = postgres_admin()
     name = f"screening_docker_{secrets.token_hex(6)}"
     url = make_url(env["SCREENING_DATABASE_URL"])
